@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:  make book  |  make test
+# Both create .venv (Python 3.10+) and install requirements.txt into it on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | sort)
+
+.PHONY: install book test unit notebooks student check-stripped check-student clean
+
+install: $(STAMP)
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+## make book: execute every notebook afresh and build the HTML book (fails on any warning)
+book: install
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+
+## make test: unit tests + every notebook under nbval, then the stripped-output and student-copy checks
+# One torch thread per kernel: two xdist workers share the two cores without fighting.
+test: install check-stripped
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests book \
+	    --nbval-lax -n 2 --dist loadfile --durations=15 -p no:cacheprovider
+	$(MAKE) --no-print-directory check-student
+
+## make unit: only the fast unit tests of src/unigen
+unit: install
+	$(BIN)/python -m pytest tests -q
+
+check-stripped: install
+	$(BIN)/nbstripout --verify $(NOTEBOOKS)
+	@echo "All $(words $(NOTEBOOKS)) notebooks are stripped of outputs."
+
+## make student: copies of every notebook with the solutions removed, in student/
+student: install
+	$(BIN)/python tools/make_student.py book student
+
+check-student: student
+	$(BIN)/python tools/make_student.py --verify student book
+
+clean:
+	rm -rf _build student results .cache

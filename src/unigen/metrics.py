@@ -1,0 +1,446 @@
+"""How good is a generative model? Likelihoods in bits, sample distances, novelty.
+
+Introduced in *The generative modelling problem* (Part I).
+
+Three families of numbers, used by every later chapter:
+
+- **likelihood**: a negative log-likelihood in nats per example becomes bits per
+  dimension (:func:`bits_per_dim`), so that models of different data compare;
+- **sample distances** between a cloud of samples and a cloud of held-out data:
+  :func:`energy_distance`, :func:`mmd_rbf` and, for 8x8 digits, the Fréchet
+  distance between features of a small classifier (:func:`frechet_digit_distance`);
+- **memorisation checks** for discrete samples: :func:`novelty` and :func:`distinct_ratio`.
+
+A sample distance on its own has no scale, so the book reads every one as a
+ratio to the same distance measured between two sets of real data
+(:func:`reference_ratio`): a ratio near 1 means "as close as fresh data".
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import digits
+from .utils import check_positive, check_tensor, get_device, project_dir, seed_everything
+
+__all__ = [
+    "nats_to_bits", "bits_per_dim",
+    "energy_distance", "mmd_rbf", "reference_ratio",
+    "ClassifierConfig", "DigitClassifier", "digit_classifier",
+    "frechet_distance", "frechet_digit_distance",
+    "novelty", "distinct_ratio",
+]
+
+LN2 = math.log(2.0)
+
+
+# ---- likelihoods -----------------------------------------------------------------------
+
+def _check_number_or_tensor(name: str, value):
+    if isinstance(value, torch.Tensor):
+        return check_tensor(name, value, floating=True)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number or a floating-point tensor, got {type(value).__name__}")
+    return value
+
+
+def nats_to_bits(x):
+    """Convert nats to bits: ``x / ln 2``. Accepts a number or a floating-point tensor."""
+    _check_number_or_tensor("x", x)
+    return x / LN2
+
+
+def bits_per_dim(nll_nats, dims: int):
+    r"""Negative log-likelihood per example in nats -> bits per dimension.
+
+    .. math:: \mathrm{bpd} = \frac{-\log p(x)}{D \ln 2}
+
+    ``dims`` is :math:`D`, e.g. 64 for an 8x8 image. Accepts a number or a tensor
+    (returned with the same type).
+    """
+    _check_number_or_tensor("nll_nats", nll_nats)
+    if not isinstance(dims, int) or isinstance(dims, bool):
+        raise ValueError(f"dims must be a positive int, got {dims!r}")
+    check_positive("dims", dims)
+    return nll_nats / (dims * LN2)
+
+
+# ---- distances between point clouds --------------------------------------------------
+
+def _as_cloud(name: str, x) -> torch.Tensor:
+    """Validate a float tensor ``(N, ...)`` and flatten it to ``(N, D)`` float64."""
+    check_tensor(name, x, floating=True)
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must have shape (N, D) or (N, ...) with N >= 1, got {tuple(x.shape)}")
+    return x.reshape(x.shape[0], -1).to(torch.float64)
+
+
+def _as_clouds(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = _as_cloud("x", x), _as_cloud("y", y)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"y must have {x.shape[1]} features per row like x, got {y.shape[1]}")
+    return x, y.to(x.device)
+
+
+def _pairwise_mean(a: torch.Tensor, b: torch.Tensor, fn: Callable | None = None, chunk: int = 1024) -> float:
+    """Mean of ``fn(|a_i - b_j|)`` (default: the distance itself) over all pairs ``(i, j)``, in row chunks of ``a``."""
+    total = 0.0
+    for start in range(0, a.shape[0], chunk):
+        d = torch.cdist(a[start:start + chunk], b, compute_mode="donot_use_mm_for_euclid_dist")
+        total += (d if fn is None else fn(d)).sum().item()
+    return total / (a.shape[0] * b.shape[0])
+
+
+def energy_distance(x: torch.Tensor, y: torch.Tensor) -> float:
+    r"""Energy distance between samples ``x`` ``(N, ...)`` and ``y`` ``(M, ...)``.
+
+    .. math:: \mathcal{E}(P, Q) = 2\,\mathbb{E}|X - Y| - \mathbb{E}|X - X'| - \mathbb{E}|Y - Y'|
+
+    estimated by the V-statistic (all pairs, including ``i = j``), which is
+    ``>= 0`` and of order ``1/N`` when both clouds come from the same
+    distribution. Rows are flattened, so images ``(N, 1, 8, 8)`` work as ``(N, 64)``;
+    the computation is in float64.
+    """
+    x, y = _as_clouds(x, y)
+    e_xy, e_xx, e_yy = _pairwise_mean(x, y), _pairwise_mean(x, x), _pairwise_mean(y, y)
+    return max(0.0, 2.0 * e_xy - e_xx - e_yy)
+
+
+def _median_distance(z: torch.Tensor, max_rows: int = 1000) -> float:
+    """Median of the non-zero pairwise distances between (at most ``max_rows`` evenly spaced) rows of ``z``."""
+    if z.shape[0] > max_rows:
+        z = z[torch.linspace(0, z.shape[0] - 1, max_rows, device=z.device).long()]
+    d = torch.cdist(z, z, compute_mode="donot_use_mm_for_euclid_dist")
+    d = d[torch.triu(torch.ones_like(d, dtype=torch.bool), diagonal=1)]
+    d = d[d > 0]
+    return d.median().item() if d.numel() else 1.0
+
+
+def _check_bandwidths(bandwidths) -> tuple[float, ...]:
+    if isinstance(bandwidths, (int, float)) and not isinstance(bandwidths, bool):
+        bandwidths = (bandwidths,)
+    if not isinstance(bandwidths, (list, tuple)) or len(bandwidths) == 0:
+        raise ValueError(f"bandwidths must be a positive number or a non-empty sequence of them, got {bandwidths!r}")
+    for h in bandwidths:
+        check_positive("bandwidths", h)
+    return tuple(float(h) for h in bandwidths)
+
+
+def mmd_rbf(x: torch.Tensor, y: torch.Tensor, bandwidths: float | Sequence[float] | None = None) -> float:
+    r"""Squared maximum mean discrepancy with a sum of Gaussian (RBF) kernels.
+
+    .. math::
+        k(a, b) = \sum_h \exp\!\Big(-\frac{|a - b|^2}{2 h^2}\Big), \qquad
+        \mathrm{MMD}^2 = \mathbb{E}\,k(X, X') + \mathbb{E}\,k(Y, Y') - 2\,\mathbb{E}\,k(X, Y)
+
+    estimated by the biased V-statistic (all pairs, ``>= 0``). By default the
+    bandwidths are ``(0.5, 1, 2)`` times the median pairwise distance of the
+    pooled samples (the median heuristic). Rows are flattened; float64.
+    """
+    x, y = _as_clouds(x, y)
+    if bandwidths is None:
+        median = _median_distance(torch.cat([x, y]))
+        bandwidths = tuple(median * f for f in (0.5, 1.0, 2.0))
+    hs = _check_bandwidths(bandwidths)
+
+    def kernel(d: torch.Tensor) -> torch.Tensor:
+        return sum(torch.exp(-d.square() / (2.0 * h * h)) for h in hs)
+
+    k_xx = _pairwise_mean(x, x, kernel)
+    k_yy = _pairwise_mean(y, y, kernel)
+    k_xy = _pairwise_mean(x, y, kernel)
+    return max(0.0, k_xx + k_yy - 2.0 * k_xy)
+
+
+def _random_rows(pool, n: int, generator: torch.Generator | None):
+    """``n`` distinct random rows of ``pool`` (a tensor or a list)."""
+    idx = torch.randperm(len(pool), generator=generator)[:n]
+    if isinstance(pool, torch.Tensor):
+        return pool[idx.to(pool.device)]
+    return [pool[i] for i in idx.tolist()]
+
+
+def reference_ratio(metric: Callable, samples, reference, data_pool, generator: torch.Generator | None = None,
+                    repeats: int = 5) -> dict:
+    r"""Read a sample metric as a ratio to data-vs-data: the book's rule for every sample metric.
+
+    .. math:: \mathrm{ratio} = \frac{m(\text{samples}, \text{reference})}{m(\text{data}, \text{reference})}
+
+    ``data`` is a random subset of ``data_pool`` with as many rows as
+    ``samples`` (drawn with ``generator``; ``None`` uses torch's global RNG), so
+    both numbers carry the same finite-sample bias. ``reference`` is typically
+    the test split and ``data_pool`` the training split. The data value is the
+    mean over ``repeats`` independent subsets, because a single subset makes
+    the denominator (and so the ratio) noisy; ``data_std`` is their spread.
+    Returns ``{"model", "data", "data_std", "ratio"}``; a ratio near 1 means
+    the samples are as close to the reference as real data are.
+    """
+    if not callable(metric):
+        raise ValueError(f"metric must be a callable (x, y) -> float, got {type(metric).__name__}")
+    for name, value in (("samples", samples), ("reference", reference), ("data_pool", data_pool)):
+        if not isinstance(value, (torch.Tensor, list, tuple)) or len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty tensor or list")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    n = len(samples)
+    if len(data_pool) < n:
+        raise ValueError(f"data_pool must have at least len(samples) = {n} rows, got {len(data_pool)}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    model = float(metric(samples, reference))
+    draws = torch.tensor([float(metric(_random_rows(data_pool, n, generator), reference)) for _ in range(repeats)],
+                         dtype=torch.float64)
+    data = float(draws.mean())
+    if data > 0:
+        ratio = model / data
+    else:
+        ratio = math.inf if model > 0 else math.nan
+    data_std = float(draws.std()) if repeats > 1 else 0.0
+    return {"model": model, "data": data, "data_std": data_std, "ratio": ratio}
+
+
+# ---- Fréchet digit distance ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Everything that determines the trained digit classifier; its hash names the cache file."""
+
+    version: str = "cnn-v1"     # bump when DigitClassifier or the training loop changes
+    seed: int = 0
+    epochs: int = 20
+    lr: float = 2e-3
+    batch_size: int = 64
+    width: int = 32             # channels of the first convolution
+    n_features: int = 64        # size of the penultimate layer
+
+    def key(self) -> str:
+        """A short, stable hash of the settings."""
+        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:10]
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN for 8x8 digits in [-1, 1]: two 3x3 convolutions, a max-pool and two linear layers.
+
+    ``features(x)`` gives the penultimate activations ``(B, n_features)`` used
+    by the Fréchet digit distance; ``forward(x)`` gives logits ``(B, 10)``.
+    """
+
+    def __init__(self, width: int = 32, n_features: int = 64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, 2 * width, 3, padding=1)
+        self.fc = nn.Linear(2 * width * 4 * 4, n_features)
+        self.head = nn.Linear(n_features, 10)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate activations ``(B, n_features)`` of images ``(B, 1, 8, 8)``."""
+        h = F.relu(self.conv1(x))                        # (B, w, 8, 8)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)       # (B, 2w, 4, 4)
+        return F.relu(self.fc(h.flatten(1)))             # (B, n_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(B, 10)``."""
+        return self.head(self.features(x))
+
+
+@contextlib.contextmanager
+def _restored_global_rngs():
+    """Restore the global ``random``, NumPy and torch RNG states on exit, so caching cannot change later results."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng():
+        yield
+    random.setstate(py_state)
+    np.random.set_state(np_state)
+
+
+def _train_classifier(config: ClassifierConfig) -> DigitClassifier:
+    """Train a :class:`DigitClassifier` on the digits training split, deterministically on the CPU."""
+    generator = seed_everything(config.seed)
+    model = DigitClassifier(config.width, config.n_features)
+    x, y = digits.load("train", "continuous")
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    model.train()
+    for _ in range(config.epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_classifier(config: ClassifierConfig, path: str, device: str) -> DigitClassifier:
+    """Load the classifier from ``path``, or train it and save it there; one instance per settings.
+
+    Both branches draw from the global RNGs (weight initialisation, seeding),
+    so their states are restored: a later result cannot depend on whether the
+    file existed.
+    """
+    file = Path(path)
+    with _restored_global_rngs():
+        if file.exists():
+            model = DigitClassifier(config.width, config.n_features)
+            model.load_state_dict(torch.load(file, weights_only=True, map_location="cpu"))
+        else:
+            model = _train_classifier(config)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), file)
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def _check_device(device) -> torch.device:
+    if device is None:
+        return get_device()
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a torch.device or a device string, got {device!r}") from err
+
+
+def digit_classifier(seed: int = 0, epochs: int = 20, device: str | torch.device | None = None) -> DigitClassifier:
+    """The book's digit classifier, trained once and cached (≈2 s on a 2-core CPU, ≥ 99% test accuracy).
+
+    Training is deterministic (:func:`~unigen.utils.seed_everything` and a fixed
+    data order, global RNG states restored afterwards) and runs on the CPU; the weights are saved at
+    ``project_dir(".cache") / f"digit_classifier_{key}.pt"``, where ``key`` hashes
+    the :class:`ClassifierConfig`, and later loaded from there. Repeated calls
+    with the same settings return the same frozen, eval-mode instance, so
+    do not modify it.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an int, got {seed!r}")
+    if not isinstance(epochs, int) or isinstance(epochs, bool):
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}")
+    check_positive("epochs", epochs)
+    device = _check_device(device)
+    config = ClassifierConfig(seed=seed, epochs=epochs)
+    path = project_dir(".cache") / f"digit_classifier_{config.key()}.pt"
+    return _cached_classifier(config, str(path), str(device))
+
+
+def _check_cov(name: str, cov, d: int) -> torch.Tensor:
+    check_tensor(name, cov, dim=2, floating=True)
+    if tuple(cov.shape) != (d, d):
+        raise ValueError(f"{name} must have shape ({d}, {d}) to match mu1, got {tuple(cov.shape)}")
+    return cov
+
+
+def _sqrtm_psd(c: torch.Tensor) -> torch.Tensor:
+    """Square root of a symmetric positive semi-definite matrix by eigendecomposition (tiny negative eigenvalues clipped)."""
+    w, v = torch.linalg.eigh((c + c.T) / 2)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_distance(mu1: torch.Tensor, cov1: torch.Tensor, mu2: torch.Tensor, cov2: torch.Tensor) -> float:
+    r"""Fréchet (2-Wasserstein) distance squared between :math:`\mathcal N(\mu_1, C_1)` and :math:`\mathcal N(\mu_2, C_2)`.
+
+    .. math::
+        d^2 = |\mu_1 - \mu_2|^2 + \operatorname{Tr}\!\Big(C_1 + C_2 - 2\,\big(C_1^{1/2} C_2\, C_1^{1/2}\big)^{1/2}\Big)
+
+    Means have shape ``(D,)`` and covariances ``(D, D)``. Computed in float64
+    with symmetric eigendecompositions; the trace of the inner square root is
+    the sum of square roots of the (clipped) eigenvalues of
+    :math:`C_1^{1/2} C_2 C_1^{1/2}`.
+    """
+    mu1 = check_tensor("mu1", mu1, dim=1, floating=True).to(torch.float64)
+    d = mu1.shape[0]
+    mu2 = check_tensor("mu2", mu2, dim=1, last=d, floating=True).to(mu1.device, torch.float64)
+    cov1 = _check_cov("cov1", cov1, d).to(mu1.device, torch.float64)
+    cov2 = _check_cov("cov2", cov2, d).to(mu1.device, torch.float64)
+    s1 = _sqrtm_psd(cov1)
+    middle = s1 @ cov2 @ s1
+    eig = torch.linalg.eigvalsh((middle + middle.T) / 2).clamp(min=0)
+    value = (mu1 - mu2).square().sum() + cov1.trace() + cov2.trace() - 2.0 * eig.sqrt().sum()
+    return max(0.0, value.item())
+
+
+def _gaussian_fit(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of features ``(N, D)``, in float64."""
+    f = f.to(torch.float64)
+    mu = f.mean(0)
+    centred = f - mu
+    return mu, centred.T @ centred / max(f.shape[0] - 1, 1)
+
+
+@torch.no_grad()
+def _digit_features(name: str, x, classifier: nn.Module, batch_size: int = 1024) -> torch.Tensor:
+    """Classifier features ``(N, F)`` of images ``(N, 1, 8, 8)`` or ``(N, 64)``."""
+    check_tensor(name, x, dim=(2, 4), floating=True)
+    if x.shape[0] < 2 or x[0].numel() != 64:
+        raise ValueError(f"{name} must hold N >= 2 images of shape (N, 1, 8, 8) or (N, 64), got {tuple(x.shape)}")
+    device = next(classifier.parameters()).device
+    x = x.reshape(-1, 1, 8, 8).float()
+    return torch.cat([classifier.features(x[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, x.shape[0], batch_size)])
+
+
+def frechet_digit_distance(x: torch.Tensor, y: torch.Tensor, classifier: nn.Module | None = None) -> float:
+    r"""Fréchet distance between Gaussians fitted to digit-classifier features of ``x`` and ``y``.
+
+    The 8x8 analogue of FID:
+    :math:`d^2 = |\mu_x - \mu_y|^2 + \operatorname{Tr}(C_x + C_y - 2 (C_x^{1/2} C_y C_x^{1/2})^{1/2})`
+    with :math:`(\mu, C)` the mean and covariance of ``classifier.features``
+    (default :func:`digit_classifier`). ``x`` and ``y`` are images ``(N, 1, 8, 8)``
+    or ``(N, 64)`` with values in [-1, 1]. Like every sample metric it is
+    biased for finite ``N``: compare it with :func:`reference_ratio`.
+    """
+    if classifier is None:
+        classifier = digit_classifier()
+    if not isinstance(classifier, nn.Module) or not callable(getattr(classifier, "features", None)):
+        raise ValueError(f"classifier must be an nn.Module with a features(x) method, got {type(classifier).__name__}")
+    fx, fy = _digit_features("x", x, classifier), _digit_features("y", y, classifier)
+    return frechet_distance(*_gaussian_fit(fx), *_gaussian_fit(fy))
+
+
+# ---- novelty and diversity of discrete samples -----------------------------------------
+
+def _as_keys(name: str, samples) -> list:
+    """Hashable keys of samples: strings as they are, rows of a 2-D integer tensor as tuples."""
+    if isinstance(samples, torch.Tensor):
+        check_tensor(name, samples, dim=2, floating=False)
+        keys = [tuple(row) for row in samples.tolist()]
+    elif isinstance(samples, (list, tuple)):
+        if not all(isinstance(s, str) for s in samples):
+            raise ValueError(f"{name} must be a list of strings or a 2-D integer tensor")
+        keys = list(samples)
+    else:
+        raise ValueError(f"{name} must be a list of strings or a 2-D integer tensor, got {type(samples).__name__}")
+    if not keys:
+        raise ValueError(f"{name} must not be empty")
+    return keys
+
+
+def novelty(samples, train) -> float:
+    r"""Share of samples that do not occur in the training set: :math:`\frac{1}{N}\sum_i [s_i \notin \mathcal D_\mathrm{train}]`.
+
+    ``samples`` and ``train`` are lists of strings (e.g. surnames) or 2-D
+    integer tensors whose rows (e.g. token sequences) are compared as tuples.
+    Duplicated samples count once each.
+    """
+    keys = _as_keys("samples", samples)
+    train_keys = _as_keys("train", train)
+    if isinstance(samples, torch.Tensor) != isinstance(train, torch.Tensor):
+        raise ValueError("train must be of the same kind as samples (both string lists or both tensors)")
+    seen = set(train_keys)
+    return sum(k not in seen for k in keys) / len(keys)
+
+
+def distinct_ratio(samples) -> float:
+    r"""Number of distinct samples over number of samples, :math:`|\{s_i\}| / N`, in (0, 1]."""
+    keys = _as_keys("samples", samples)
+    return len(set(keys)) / len(keys)

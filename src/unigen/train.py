@@ -1,0 +1,132 @@
+"""One training loop for every paradigm: a step or seconds budget, EMA, tqdm, a history.
+
+Introduced in *The generative modelling problem* (Part I). A paradigm only
+supplies ``loss_fn(model, batch) -> scalar``; the loop is shared, so a
+"matched budget" comparison really trains everyone the same way.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from .utils import check_positive
+
+__all__ = ["EMA", "History", "train", "batches"]
+
+
+class EMA:
+    """Exponential moving average of a model's parameters: :math:`\\bar\\theta \\leftarrow d\\,\\bar\\theta + (1-d)\\,\\theta`."""
+
+    def __init__(self, model: torch.nn.Module, decay: float = 0.999):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"decay must lie in (0, 1), got {decay!r}")
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for avg, p in zip(self.model.parameters(), model.parameters()):
+            avg.lerp_(p.detach(), 1.0 - self.decay)
+        for avg, b in zip(self.model.buffers(), model.buffers()):
+            avg.copy_(b)
+
+
+@dataclass
+class History:
+    """What :func:`train` returns: the loss at each step, wall time, and the EMA model if any."""
+
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    ema: torch.nn.Module | None = None
+
+    @property
+    def steps(self) -> int:
+        return len(self.losses)
+
+    def smoothed(self, window: int = 50) -> torch.Tensor:
+        """Running mean of the loss over ``window`` steps (for plots)."""
+        x = torch.tensor(self.losses, dtype=torch.float64)
+        if len(x) < window:
+            return x
+        return torch.nn.functional.avg_pool1d(x[None, None], window, 1)[0, 0]
+
+
+def batches(data, batch_size: int, generator: torch.Generator | None = None):
+    """Endless random minibatches of a tensor or a tuple of tensors (sampled without replacement per epoch)."""
+    tensors = data if isinstance(data, (tuple, list)) else (data,)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise ValueError("data must be a tensor or a tuple of tensors")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError("data tensors must share their first dimension")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = min(batch_size, n)
+    while True:
+        perm = torch.randperm(n, generator=generator)
+        for i in range(0, n - batch_size + 1, batch_size):
+            idx = perm[i:i + batch_size]
+            out = tuple(t[idx] for t in tensors)
+            yield out if isinstance(data, (tuple, list)) else out[0]
+
+
+def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, seconds: float | None = None,
+          batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,
+          grad_clip: float | None = 1.0, generator: torch.Generator | None = None, device=None,
+          progress: bool = True, desc: str = "train") -> History:
+    """Train ``model`` with AdamW on ``loss_fn(model, batch)``; stop after ``steps`` or ``seconds``.
+
+    Args:
+        data: a tensor or tuple of tensors; minibatches are drawn with ``generator``.
+        steps / seconds: the budget. Give at least one; with both, whichever ends first.
+        ema_decay: if set, keep an :class:`EMA` copy, returned as ``history.ema``.
+        device: where batches go (default: the model's device).
+
+    The learning rate follows a cosine decay over ``steps`` when a step budget
+    is given, and stays constant under a pure time budget.
+    """
+    if steps is None and seconds is None:
+        raise ValueError("give a budget: steps or seconds")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    if seconds is not None:
+        check_positive("seconds", seconds)
+    check_positive("lr", lr)
+    device = device or next(model.parameters()).device
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps else None
+    ema = EMA(model, ema_decay) if ema_decay else None
+    hist = History()
+    bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=0.5, leave=False)
+    start = time.perf_counter()
+    model.train()
+    for batch in batches(data, batch_size, generator):
+        batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
+        loss = loss_fn(model, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {hist.steps}")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        if sched:
+            sched.step()
+        if ema:
+            ema.update(model)
+        hist.losses.append(loss.item())
+        bar.update(1)
+        if hist.steps % 50 == 0:
+            bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")
+        elapsed = time.perf_counter() - start
+        if (steps and hist.steps >= steps) or (seconds and elapsed >= seconds):
+            break
+    bar.close()
+    model.eval()
+    hist.seconds = time.perf_counter() - start
+    hist.ema = ema.model if ema else None
+    return hist
