@@ -47,6 +47,12 @@ def test_ngram_sample_shapes_and_validity():
     assert all(n.isalpha() or n == "" for n in surnames.decode(out))
 
 
+def test_ngram_context_counts():
+    m = baselines.NGram(2, 27, alpha=1.0).fit(surnames.encode(["ab", "ab", "b"], length=4))
+    # predictions of "ba": contexts '.', 'b', 'a' seen 3, 3 and 2 times
+    assert m.context_counts(surnames.encode(["ba"], length=4)).tolist() == [3, 3, 2]
+
+
 def test_ngram_bad_input():
     with pytest.raises(ValueError, match="n must"):
         baselines.NGram(0, 27)
@@ -80,6 +86,16 @@ def test_histogram_is_a_density():
         h.log_prob(torch.tensor([[5.0, 0.0]]))
     with pytest.raises(ValueError, match="bins"):
         baselines.Histogram2D(bins=0)
+    with pytest.raises(ValueError, match="n must"):
+        h.sample(0)
+
+
+def test_histogram_samples_follow_the_cells():
+    x = torch.tensor([[0.5, 0.5]] * 99 + [[-0.5, -0.5]])
+    h = baselines.Histogram2D(bins=2, lim=1.0, alpha=1e-9).fit(x)
+    s = h.sample(2000, torch.Generator().manual_seed(0))
+    assert s.shape == (2000, 2) and (s.abs() < 1).all()
+    assert 0.97 < ((s > 0).all(1)).float().mean() < 1.0
 
 
 def test_independent_pixels():

@@ -82,6 +82,13 @@ class NGram:
         lp = torch.log(self.counts[ctx, nxt].double() + self.alpha) - self._log_totals[ctx]
         return lp * mask, mask
 
+    def context_counts(self, ids: torch.Tensor) -> torch.Tensor:
+        """How often each prediction's context occurred in training, for the real predictions (1-D)."""
+        if self.counts is None:
+            raise RuntimeError("call fit() first")
+        flat, mask = self._windows(ids)
+        return self.counts.sum(1)[flat // self.V][mask]
+
     def log_prob(self, ids: torch.Tensor) -> torch.Tensor:
         """Exact log-probability of each whole sequence (nats), shape ``(N,)``."""
         lp, _ = self.token_logprobs(ids)
@@ -136,8 +143,8 @@ class GaussianFit:
 class Histogram2D:
     """A piecewise-constant density on ``[-lim, lim]^2`` with ``bins x bins`` cells and add-alpha counts.
 
-    Points outside the window get the density of an extra "outside" cell spread
-    over the whole plane would be improper, so they are rejected instead.
+    The density is zero outside the window, so points there are rejected
+    with a ``ValueError`` rather than given an infinite NLL.
     """
 
     def __init__(self, bins: int = 40, lim: float = 3.5, alpha: float = 0.5):
@@ -162,6 +169,15 @@ class Histogram2D:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         return self.log_density[self._cells(x)]
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` points (float32): pick a cell by its probability, then a uniform point in it."""
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int, got {n!r}")
+        cells = torch.multinomial(self.log_density.exp(), n, replacement=True, generator=generator)
+        ij = torch.stack([cells // self.bins, cells % self.bins], 1).double()
+        u = torch.rand(n, 2, generator=generator, dtype=torch.float64)
+        return (-self.lim + (ij + u) * (2 * self.lim / self.bins)).float()
 
 
 class IndependentPixels:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import hashlib
 import math
 import random
@@ -298,7 +299,10 @@ def _cached_classifier(config: ClassifierConfig, path: str, device: str) -> Digi
         else:
             model = _train_classifier(config)
             file.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(model.state_dict(), file)
+            # write then rename, so two notebooks running at once never read a half-written file
+            tmp = file.with_suffix(f".{os.getpid()}.tmp")
+            torch.save(model.state_dict(), tmp)
+            os.replace(tmp, file)
     model.eval().requires_grad_(False)
     return model.to(device)
 

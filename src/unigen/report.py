@@ -47,8 +47,8 @@ class Report:
         self.notebook, self.glue, self.values = notebook, glue, {}
         self.path = project_dir("results") / f"{notebook}.json"
 
-    def record(self, key: str, value, *, display: bool = False):
-        """Store ``value`` under ``key``, rewrite the JSON file, and glue it for the prose. Returns ``value``."""
+    def record(self, key: str, value, *, display: bool = False) -> None:
+        """Store ``value`` under ``key``, rewrite the JSON file, and glue it for the prose."""
         if not isinstance(key, str) or not _NAME.match(key):
             raise ValueError(f"key must be a simple identifier, got {key!r}")
         self.values[key] = _plain(value)
@@ -60,7 +60,6 @@ class Report:
                 pass
             else:
                 glue(key, self.values[key], display=display)
-        return value
 
 
 def load(notebook: str) -> dict:
