@@ -1,5 +1,11 @@
+import os
+
 import pytest
 import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # two workers on two cores: one thread each, or they slow each other down many times over
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -1,0 +1,18 @@
+"""Automatic checks for the exercises: compare a learner's function with the reference.
+
+Introduced in *The generative modelling problem* (Part I). A check calls the
+learner's function and the reference on fresh random inputs, compares the
+outputs (shape, dtype, values) and, on a mismatch, raises :class:`CheckFailed`
+with a message that says what differed and on which input.
+
+    >>> from unigen import checks
+    >>> checks.bigram_logprobs(my_bigram_logprobs)
+    ✓ bigram_logprobs matches the reference on 5 random inputs
+
+The machinery is in ``_framework``; each part keeps its checks in its own
+module (``foundations``, ...), and all of them are available as ``checks.<name>``.
+"""
+from ._framework import CheckFailed, compare
+from .foundations import *  # noqa: F401,F403  Part I
+
+__all__ = ["CheckFailed", "compare"]

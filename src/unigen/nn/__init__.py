@@ -1,0 +1,10 @@
+"""Network building blocks shared by every paradigm.
+
+Import the submodule you need, e.g. ``from unigen.nn import transformer``.
+Each module is small and readable on its own:
+
+- ``transformer``: attention, blocks and a transformer that runs causal (AR) or bidirectional (masked diffusion);
+- ``embeddings``: time / noise-level embeddings;
+- ``mlp``: a time-conditioned MLP for 2-D data;
+- ``unet``, ``dit``: small image backbones for 8x8 digits.
+"""
