@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | sort)
 
-.PHONY: install book test unit notebooks student check-stripped check-student clean
+.PHONY: install book test unit lab student check-stripped check-student clean
 
 install: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
@@ -31,6 +31,10 @@ test: install check-stripped
 ## make unit: only the fast unit tests of src/unigen
 unit: install
 	$(BIN)/python -m pytest tests -q
+
+## make lab: JupyterLab on the book, with the project's kernel
+lab: install
+	$(BIN)/jupyter lab book
 
 check-stripped: install
 	$(BIN)/nbstripout --verify $(NOTEBOOKS)
