@@ -1,0 +1,433 @@
+r"""Noise schedules as Gaussian paths :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon`, and their DDPM grids.
+
+Introduced in *The forward process* (Part III); the score-SDE and flow-matching
+parts build on the same classes.
+
+Time runs from data to noise: :math:`t = 0` is data, :math:`t = 1` is noise.
+A schedule is a small object whose methods take a tensor ``t`` with values in
+[0, 1] (any shape; a Python number works too) and return tensors of the same
+shape, dtype and device:
+
+- :meth:`GaussianPath.alpha`, :meth:`~GaussianPath.sigma` and their time
+  derivatives :meth:`~GaussianPath.d_alpha`, :meth:`~GaussianPath.d_sigma`;
+- ``path(t)`` returns all four at once as a :class:`PathCoefficients`
+  ``(alpha_t, sigma_t, d_alpha_t, d_sigma_t)``, the interface of Meta's
+  ``flow_matching`` schedulers;
+- :meth:`~GaussianPath.log_snr`, :math:`\lambda_t = \log(\alpha_t^2/\sigma_t^2)`;
+- :meth:`~GaussianPath.sde_coefficients`, the drift and diffusion coefficients
+  :math:`f(t), g^2(t)` of the forward SDE :math:`dx = f(t)\,x\,dt + g(t)\,dW` that has
+  the same marginals.
+
+The paths:
+
+============================  ===========================================  ======================
+class                         :math:`\alpha_t`, :math:`\sigma_t`           kind
+============================  ===========================================  ======================
+:class:`LinearVP`             DDPM's linear :math:`\beta`, in continuous time  variance preserving
+:class:`CosineVP`             Nichol & Dhariwal's cosine schedule         variance preserving
+:class:`LinearPath`           :math:`1 - t`, :math:`t` (OT / rectified flow)   neither
+:class:`GeometricVE`          :math:`1`, geometric from ``sigma_min`` to ``sigma_max``  variance exploding
+============================  ===========================================  ======================
+
+DDPM's discrete chain, with steps :math:`k = 1..T` at :math:`t_k = k/T`, is
+derived from a path by one function, :func:`discretize`:
+:math:`\bar\alpha_k = \alpha_{t_k}^2` and :math:`\beta_k = 1 - \bar\alpha_k / \bar\alpha_{k-1}`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from .utils import check_positive
+
+__all__ = [
+    "PathCoefficients", "GaussianPath", "VariancePreserving", "LinearVP", "CosineVP", "LinearPath",
+    "GeometricVE", "DiscreteSchedule", "discretize", "respace", "ddpm_linear", "ddpm_cosine",
+]
+
+
+class PathCoefficients(NamedTuple):
+    r"""The coefficients of a Gaussian path at times ``t``: :math:`(\alpha_t, \sigma_t, \dot\alpha_t, \dot\sigma_t)`.
+
+    A ``NamedTuple``, so ``alpha_t, sigma_t, d_alpha_t, d_sigma_t = path(t)`` works.
+    """
+
+    alpha_t: torch.Tensor
+    sigma_t: torch.Tensor
+    d_alpha_t: torch.Tensor
+    d_sigma_t: torch.Tensor
+
+
+def _as_time(t) -> torch.Tensor:
+    """Validate ``t``: a float tensor (any shape) or a number, with values in [0, 1]."""
+    if isinstance(t, bool):
+        raise ValueError(f"t must be a float tensor or a number in [0, 1], got {t!r}")
+    if isinstance(t, (int, float)):
+        t = torch.tensor(float(t), dtype=torch.float64)
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"t must be a float tensor or a number in [0, 1], got {type(t).__name__}")
+    if not t.is_floating_point():
+        raise ValueError(f"t must be a floating-point tensor, got {t.dtype}")
+    if t.numel() and (torch.isnan(t).any() or t.min() < 0 or t.max() > 1):
+        raise ValueError(f"t must lie in [0, 1], got values in [{t.min().item():.4g}, {t.max().item():.4g}]")
+    return t
+
+
+class GaussianPath:
+    r"""Base class of a Gaussian path :math:`x_t = \alpha_t x_0 + \sigma_t \varepsilon`, :math:`t \in [0, 1]`.
+
+    A subclass implements :meth:`_alpha`, :meth:`_sigma`, :meth:`_d_alpha` and
+    :meth:`_d_sigma` on a validated tensor; everything else is derived here.
+    """
+
+    #: True when :math:`\alpha_t^2 + \sigma_t^2 = 1` for every t.
+    variance_preserving: bool = False
+
+    # ---- what a subclass provides ----------------------------------------------------
+    def _alpha(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _sigma(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _d_alpha(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _d_sigma(self, t: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ---- the public interface ---------------------------------------------------------
+    def alpha(self, t) -> torch.Tensor:
+        r"""Signal scale :math:`\alpha_t`."""
+        return self._alpha(_as_time(t))
+
+    def sigma(self, t) -> torch.Tensor:
+        r"""Noise scale :math:`\sigma_t`."""
+        return self._sigma(_as_time(t))
+
+    def d_alpha(self, t) -> torch.Tensor:
+        r""":math:`\dot\alpha_t = d\alpha_t/dt`."""
+        return self._d_alpha(_as_time(t))
+
+    def d_sigma(self, t) -> torch.Tensor:
+        r""":math:`\dot\sigma_t = d\sigma_t/dt`."""
+        return self._d_sigma(_as_time(t))
+
+    def __call__(self, t) -> PathCoefficients:
+        r"""All four coefficients :math:`(\alpha_t, \sigma_t, \dot\alpha_t, \dot\sigma_t)` at once."""
+        t = _as_time(t)
+        return PathCoefficients(self._alpha(t), self._sigma(t), self._d_alpha(t), self._d_sigma(t))
+
+    def snr(self, t) -> torch.Tensor:
+        r"""Signal-to-noise ratio :math:`\alpha_t^2 / \sigma_t^2` (``inf`` where :math:`\sigma_t = 0`)."""
+        t = _as_time(t)
+        return self._alpha(t) ** 2 / self._sigma(t) ** 2
+
+    def log_snr(self, t) -> torch.Tensor:
+        r"""Log signal-to-noise ratio :math:`\lambda_t = 2\log\alpha_t - 2\log\sigma_t`; decreasing in t."""
+        t = _as_time(t)
+        return 2.0 * (torch.log(self._alpha(t)) - torch.log(self._sigma(t)))
+
+    def sde_coefficients(self, t) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Drift and squared diffusion :math:`(f(t), g^2(t))` of the linear SDE with this path's marginals.
+
+        For :math:`dx = f(t)\,x\,dt + g(t)\,dW`, matching the mean and variance of
+        :math:`x_t \mid x_0` gives :math:`f = \dot\alpha_t/\alpha_t` and
+        :math:`g^2 = 2\sigma_t\dot\sigma_t - 2 f \sigma_t^2` (Kingma et al., 2021, eq. 17).
+        """
+        a, s, da, ds = self(t)
+        f = da / a
+        return f, 2.0 * s * ds - 2.0 * f * s**2
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({fields})"
+
+
+class VariancePreserving(GaussianPath):
+    r"""A variance-preserving path, defined by :math:`\bar\alpha(t) = \alpha_t^2`: :math:`\sigma_t = \sqrt{1 - \bar\alpha(t)}`.
+
+    A subclass gives :meth:`_log_alpha` (of :math:`\alpha_t`, not of :math:`\bar\alpha`) and its
+    derivative :meth:`_d_log_alpha`. Then :math:`\dot\alpha_t = \alpha_t\,(\log\alpha_t)'` and
+    :math:`\dot\sigma_t = -\alpha_t\dot\alpha_t / \sigma_t`, which is infinite at
+    :math:`t = 0` where :math:`\sigma_0 = 0`.
+    """
+
+    variance_preserving = True
+
+    def _log_alpha(self, t):
+        raise NotImplementedError
+
+    def _d_log_alpha(self, t):
+        raise NotImplementedError
+
+    def _alpha(self, t):
+        return torch.exp(self._log_alpha(t))
+
+    def _sigma(self, t):
+        # sqrt(1 - exp(2 log a)) computed as sqrt(-expm1(...)) to keep precision near t = 0
+        return torch.sqrt((-torch.expm1(2.0 * self._log_alpha(t))).clamp_min(0.0).abs())  # abs: no -0.0
+
+    def _d_alpha(self, t):
+        return self._alpha(t) * self._d_log_alpha(t)
+
+    def _d_sigma(self, t):
+        return -self._alpha(t) * self._d_alpha(t) / self._sigma(t)
+
+    def log_snr(self, t) -> torch.Tensor:
+        r""":math:`\lambda_t = \log\bar\alpha - \log(1-\bar\alpha)`, computed stably."""
+        t = _as_time(t)
+        two_log_a = 2.0 * self._log_alpha(t)
+        return two_log_a - torch.log(-torch.expm1(two_log_a))
+
+
+class LinearVP(VariancePreserving):
+    r"""DDPM's linear schedule in continuous time (Ho et al., 2020; Song et al., 2021).
+
+    :math:`\beta(t) = \beta_{\min} + t(\beta_{\max} - \beta_{\min})` and
+    :math:`\alpha_t = \exp\!\big(-\tfrac12\int_0^t \beta(s)\,ds\big)
+    = \exp\!\big(-\tfrac12\beta_{\min} t - \tfrac14(\beta_{\max}-\beta_{\min})t^2\big)`.
+    With the defaults 0.1 and 20, :func:`discretize` at ``T = 1000`` gives DDPM's betas,
+    which run linearly from about :math:`10^{-4}` to :math:`0.02`.
+    """
+
+    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
+        check_positive("beta_min", beta_min, allow_zero=True)
+        check_positive("beta_max", beta_max)
+        if beta_max < beta_min:
+            raise ValueError(f"beta_max must be >= beta_min = {beta_min}, got {beta_max}")
+        self.beta_min, self.beta_max = float(beta_min), float(beta_max)
+
+    def beta(self, t) -> torch.Tensor:
+        r"""The noise rate :math:`\beta(t)`."""
+        t = _as_time(t)
+        return self.beta_min + t * (self.beta_max - self.beta_min)
+
+    def _log_alpha(self, t):
+        return -0.5 * self.beta_min * t - 0.25 * (self.beta_max - self.beta_min) * t**2
+
+    def _d_log_alpha(self, t):
+        return -0.5 * (self.beta_min + t * (self.beta_max - self.beta_min))
+
+
+class CosineVP(VariancePreserving):
+    r"""The cosine schedule of Nichol & Dhariwal (2021).
+
+    :math:`\alpha_t = \cos\!\big(\tfrac{t + s}{1 + s}\tfrac\pi2\big) / \cos\!\big(\tfrac{s}{1+s}\tfrac\pi2\big)`, so
+    :math:`\bar\alpha(t) = \alpha_t^2` is their :math:`f(t)/f(0)`. The offset ``s`` keeps
+    :math:`\beta` from being tiny near :math:`t = 0`. At :math:`t = 1`, :math:`\alpha_1 = 0`
+    (the log-SNR is :math:`-\infty`); :func:`discretize` clips :math:`\beta_T` as the paper does.
+    """
+
+    def __init__(self, s: float = 0.008):
+        check_positive("s", s)
+        self.s = float(s)
+
+    @property
+    def _cos0(self) -> float:
+        return math.cos(self.s / (1 + self.s) * math.pi / 2)
+
+    def _angle(self, t):
+        return (t + self.s) / (1.0 + self.s) * (math.pi / 2)
+
+    def _log_alpha(self, t):
+        log_a = torch.log(torch.cos(self._angle(t)).clamp_min(0.0)) - math.log(self._cos0)
+        return log_a.clamp_max(0.0)
+
+    def _d_log_alpha(self, t):
+        return -torch.tan(self._angle(t)) * (math.pi / 2) / (1.0 + self.s)
+
+    def _alpha(self, t):
+        # exact zero at t = 1 rather than exp(log(6e-17))
+        return (torch.cos(self._angle(t)).clamp_min(0.0) / self._cos0).clamp_max(1.0)
+
+    def _d_alpha(self, t):
+        return -torch.sin(self._angle(t)) * (math.pi / 2) / (1.0 + self.s) / self._cos0
+
+
+class LinearPath(GaussianPath):
+    r"""The straight (optimal-transport, rectified-flow) path :math:`\alpha_t = 1 - t`, :math:`\sigma_t = t`.
+
+    Introduced for flow matching (Lipman et al., 2023; Liu et al., 2023); with the
+    book's time convention the data sit at :math:`t = 0`.
+    """
+
+    def _alpha(self, t):
+        return 1.0 - t
+
+    def _sigma(self, t):
+        return t.clone()
+
+    def _d_alpha(self, t):
+        return torch.full_like(t, -1.0)
+
+    def _d_sigma(self, t):
+        return torch.ones_like(t)
+
+
+class GeometricVE(GaussianPath):
+    r"""The variance-exploding path of NCSN / score SDEs: :math:`\alpha_t = 1`,
+    :math:`\sigma_t = \sigma_{\min}(\sigma_{\max}/\sigma_{\min})^t` (Song & Ermon, 2019; Song et al., 2021).
+
+    Note :math:`\sigma_0 = \sigma_{\min} > 0`: the path starts from slightly noisy data.
+    """
+
+    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 10.0):
+        check_positive("sigma_min", sigma_min)
+        check_positive("sigma_max", sigma_max)
+        if sigma_max <= sigma_min:
+            raise ValueError(f"sigma_max must be > sigma_min = {sigma_min}, got {sigma_max}")
+        self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
+
+    def _alpha(self, t):
+        return torch.ones_like(t)
+
+    def _sigma(self, t):
+        return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+
+    def _d_alpha(self, t):
+        return torch.zeros_like(t)
+
+    def _d_sigma(self, t):
+        return self._sigma(t) * math.log(self.sigma_max / self.sigma_min)
+
+
+# ---- DDPM's discrete chain ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DiscreteSchedule:
+    r"""DDPM's discrete grid: steps :math:`k = 0, 1, \dots, T` at times :math:`t_k = k/T`.
+
+    Every array has length ``T + 1`` and is **indexed by k**, with the data at
+    :math:`k = 0`: ``alpha_bar[0] = 1``, ``beta[0] = 0``. So the "previous"
+    :math:`\bar\alpha_{k-1}` of the first step :math:`k = 1` is ``alpha_bar[0] = 1``, with
+    no special case, and :math:`\tilde\beta_1 = 0`. Arrays are float64 on the CPU;
+    :meth:`coefficients` moves them to the device of its caller.
+
+    Attributes:
+        t: ``(T+1,)`` increasing times in [0, 1] of the steps (:math:`k/T` for a grid from
+            :func:`discretize`; a :func:`respace`-d grid keeps the original times).
+        alpha_bar: ``(T+1,)`` :math:`\bar\alpha_k = \prod_{j \le k}(1 - \beta_j)`.
+        beta: ``(T+1,)`` :math:`\beta_k = 1 - \bar\alpha_k/\bar\alpha_{k-1}`, with ``beta[0] = 0``.
+        path: the continuous path it came from (or ``None``).
+    """
+
+    t: torch.Tensor
+    alpha_bar: torch.Tensor
+    beta: torch.Tensor
+    path: GaussianPath | None = None
+
+    def __post_init__(self):
+        for name in ("t", "alpha_bar", "beta"):
+            v = getattr(self, name)
+            if not isinstance(v, torch.Tensor) or v.dim() != 1 or v.shape[0] < 2:
+                raise ValueError(f"{name} must be a 1-D tensor of length T + 1 >= 2")
+        if not (self.t.shape == self.alpha_bar.shape == self.beta.shape):
+            raise ValueError("t, alpha_bar and beta must have the same length T + 1")
+        if self.t[0] != 0 or self.t[-1] > 1 or (self.t[1:] <= self.t[:-1]).any():
+            raise ValueError("t must increase from t[0] = 0 and stay within [0, 1]")
+        if self.alpha_bar[0] != 1 or self.beta[0] != 0:
+            raise ValueError("alpha_bar[0] must be 1 and beta[0] must be 0 (k = 0 is the data)")
+        if (self.alpha_bar[1:] <= 0).any() or (self.alpha_bar[1:] >= 1).any():
+            raise ValueError("alpha_bar[1:] must lie strictly between 0 and 1")
+        if (self.alpha_bar[1:] > self.alpha_bar[:-1]).any():
+            raise ValueError("alpha_bar must be non-increasing in k")
+
+    @property
+    def T(self) -> int:
+        """Number of steps."""
+        return self.t.shape[0] - 1
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        r"""DDPM's per-step :math:`\alpha_k = 1 - \beta_k` (not the path's :math:`\alpha_t = \sqrt{\bar\alpha_k}`)."""
+        return 1.0 - self.beta
+
+    @property
+    def alpha_bar_prev(self) -> torch.Tensor:
+        r""":math:`\bar\alpha_{k-1}` for each k; entry 0 is set to 1 as well."""
+        return torch.cat([self.alpha_bar[:1], self.alpha_bar[:-1]])
+
+    @property
+    def beta_tilde(self) -> torch.Tensor:
+        r"""Posterior variance :math:`\tilde\beta_k = \frac{1-\bar\alpha_{k-1}}{1-\bar\alpha_k}\beta_k`; ``beta_tilde[1] = 0``, ``[0] = 0``."""
+        out = (1.0 - self.alpha_bar_prev) / (1.0 - self.alpha_bar).clamp_min(1e-300) * self.beta
+        out[0] = 0.0
+        return out
+
+    def coefficients(self, k, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r""":math:`(\alpha_t, \sigma_t) = (\sqrt{\bar\alpha_k}, \sqrt{1-\bar\alpha_k})` at integer steps ``k``.
+
+        ``k`` is an int or an integer tensor; the result has ``k``'s shape and ``like``'s dtype and device.
+        """
+        k = self._check_k(k)
+        ab = self.alpha_bar[k.cpu()]
+        return ab.sqrt().to(like), (1.0 - ab).sqrt().to(like)
+
+    def _check_k(self, k) -> torch.Tensor:
+        if isinstance(k, bool):
+            raise ValueError(f"k must be an int or an integer tensor, got {k!r}")
+        if isinstance(k, int):
+            k = torch.tensor(k)
+        if not isinstance(k, torch.Tensor) or k.is_floating_point():
+            raise ValueError(f"k must be an int or an integer tensor in 0..{self.T}, got {k!r}")
+        if k.numel() and (k.min() < 0 or k.max() > self.T):
+            raise ValueError(f"k must lie in 0..{self.T}, got values in [{k.min().item()}, {k.max().item()}]")
+        return k
+
+    def __repr__(self):
+        return f"DiscreteSchedule(T={self.T}, path={self.path!r})"
+
+
+def discretize(path: GaussianPath, T: int = 1000, *, max_beta: float = 0.999) -> DiscreteSchedule:
+    r"""DDPM's grid from a VP path: :math:`\beta_k = \min\big(1 - \alpha_{t_k}^2/\alpha_{t_{k-1}}^2,\ \beta_{\max}\big)`, :math:`t_k = k/T`.
+
+    Then :math:`\bar\alpha_k = \prod_{j\le k}(1-\beta_j)`, which equals :math:`\alpha_{t_k}^2` unless a
+    beta was clipped (the cosine schedule's last step, where :math:`\alpha_1 = 0`; Nichol &
+    Dhariwal clip at 0.999 so that :math:`\bar\alpha_T > 0`).
+    """
+    if not isinstance(path, GaussianPath):
+        raise ValueError(f"path must be a GaussianPath, got {type(path).__name__}")
+    if not path.variance_preserving:
+        raise ValueError(f"path must be variance preserving for a DDPM grid, got {type(path).__name__}")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+    if not 0.0 < max_beta < 1.0:
+        raise ValueError(f"max_beta must lie in (0, 1), got {max_beta!r}")
+    t = torch.arange(T + 1, dtype=torch.float64) / T
+    ab = path.alpha(t) ** 2
+    beta = (1.0 - ab[1:] / ab[:-1]).clamp(0.0, max_beta)
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), beta])
+    alpha_bar = torch.cumprod(1.0 - beta, 0)
+    return DiscreteSchedule(t=t, alpha_bar=alpha_bar, beta=beta, path=path)
+
+
+def respace(schedule: DiscreteSchedule, steps: int) -> DiscreteSchedule:
+    r"""A sub-grid of ``steps`` evenly spaced steps :math:`0 = k_0 < k_1 < \dots < k_S = T` (Nichol & Dhariwal, 2021).
+
+    The new grid keeps :math:`\bar\alpha` at the chosen steps, so its betas are
+    :math:`1 - \bar\alpha_{k_i}/\bar\alpha_{k_{i-1}}`, and its times are the original :math:`t_{k_i}`:
+    a network trained on the full grid is queried at the same times. ``steps = T`` returns
+    an equal grid.
+    """
+    if not isinstance(schedule, DiscreteSchedule):
+        raise ValueError(f"schedule must be a DiscreteSchedule, got {type(schedule).__name__}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= schedule.T:
+        raise ValueError(f"steps must be an int in 1..{schedule.T}, got {steps!r}")
+    ks = torch.linspace(0, schedule.T, steps + 1, dtype=torch.float64).round().long()
+    ab = schedule.alpha_bar[ks]
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), 1.0 - ab[1:] / ab[:-1]])
+    return DiscreteSchedule(t=schedule.t[ks], alpha_bar=ab, beta=beta, path=schedule.path)
+
+
+def ddpm_linear(T: int = 1000) -> DiscreteSchedule:
+    """DDPM's linear-beta grid (betas from about 1e-4 to 0.02 at T = 1000), via :class:`LinearVP`."""
+    return discretize(LinearVP(), T)
+
+
+def ddpm_cosine(T: int = 1000) -> DiscreteSchedule:
+    """The cosine grid of Nichol & Dhariwal, via :class:`CosineVP`."""
+    return discretize(CosineVP(), T)

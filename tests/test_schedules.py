@@ -1,0 +1,160 @@
+import math
+
+import pytest
+import torch
+
+from unigen import schedules
+
+PATHS = [schedules.LinearVP(), schedules.CosineVP(), schedules.LinearPath(), schedules.GeometricVE()]
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: type(p).__name__)
+def test_derivatives_match_finite_differences(path):
+    t = torch.linspace(0.05, 0.95, 19, dtype=torch.float64)
+    h = 1e-6
+    a, s, da, ds = path(t)
+    torch.testing.assert_close(da, (path.alpha(t + h) - path.alpha(t - h)) / (2 * h), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ds, (path.sigma(t + h) - path.sigma(t - h)) / (2 * h), rtol=1e-5, atol=1e-6)
+    assert isinstance(path(t), schedules.PathCoefficients)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: type(p).__name__)
+def test_log_snr_decreases_and_matches_definition(path):
+    t = torch.linspace(0.01, 0.99, 50, dtype=torch.float64)
+    lam = path.log_snr(t)
+    assert (lam[1:] < lam[:-1]).all()
+    torch.testing.assert_close(lam, torch.log(path.alpha(t) ** 2 / path.sigma(t) ** 2))
+    torch.testing.assert_close(path.snr(t), lam.exp())
+
+
+@pytest.mark.parametrize("path", [p for p in PATHS if p.variance_preserving], ids=lambda p: type(p).__name__)
+def test_vp_endpoints_and_variance(path):
+    t = torch.linspace(0, 1, 101, dtype=torch.float64)
+    a, s = path.alpha(t), path.sigma(t)
+    torch.testing.assert_close(a**2 + s**2, torch.ones_like(t))
+    assert a[0] == 1 and s[0] == 0
+    assert a[-1] < 0.01
+
+
+def test_linear_path_and_ve_values():
+    t = torch.tensor([0.0, 0.25, 1.0], dtype=torch.float64)
+    a, s, da, ds = schedules.LinearPath()(t)
+    torch.testing.assert_close(a, 1 - t)
+    torch.testing.assert_close(s, t)
+    assert (da == -1).all() and (ds == 1).all()
+    ve = schedules.GeometricVE(0.01, 10.0)
+    torch.testing.assert_close(ve.sigma(t), 0.01 * 1000.0**t)
+    assert (ve.alpha(t) == 1).all() and not ve.variance_preserving
+
+
+def test_sde_coefficients_of_linear_vp_are_minus_half_beta_and_beta():
+    path = schedules.LinearVP()
+    t = torch.linspace(0.1, 0.9, 9, dtype=torch.float64)
+    f, g2 = path.sde_coefficients(t)
+    torch.testing.assert_close(f, -0.5 * path.beta(t))
+    torch.testing.assert_close(g2, path.beta(t))
+
+
+def test_sde_coefficients_reproduce_variance_by_integration():
+    """d Var/dt = 2 f Var + g^2 for x_t | x_0 = 0: integrating it must give sigma_t^2 (VE and OT paths)."""
+    for path in (schedules.LinearPath(), schedules.GeometricVE()):
+        t = torch.linspace(0.2, 0.8, 6001, dtype=torch.float64)
+        f, g2 = path.sde_coefficients(t)
+        var = path.sigma(t[:1]) ** 2
+        dt = t[1] - t[0]
+        for i in range(len(t) - 1):
+            var = var + dt * 0.5 * ((2 * f[i] * var + g2[i]) + (2 * f[i + 1] * var + g2[i + 1]))
+        assert abs(var.item() - path.sigma(t[-1:]).item() ** 2) < 1e-3 * max(1.0, var.item())
+
+
+def test_outputs_follow_dtype_and_shape():
+    t = torch.rand(3, 4, dtype=torch.float32)
+    for path in PATHS:
+        for value in path(t):
+            assert value.shape == (3, 4) and value.dtype == torch.float32
+    assert schedules.LinearVP().alpha(0.5).dtype == torch.float64
+
+
+def test_ddpm_linear_grid_matches_ho_et_al():
+    grid = schedules.ddpm_linear(1000)
+    assert grid.T == 1000 and grid.alpha_bar[0] == 1 and grid.beta[0] == 0
+    assert abs(grid.beta[1].item() - 1e-4) < 2e-5 and abs(grid.beta[-1].item() - 0.02) < 5e-4
+    # DDPM's own betas: linspace(1e-4, 0.02, 1000); alpha_bar_T about 4e-5
+    ho = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
+    torch.testing.assert_close(grid.alpha_bar[1:], ho, rtol=0.1, atol=1e-4)
+    # without clipping the grid is exactly the continuous path at t_k = k / T
+    torch.testing.assert_close(grid.alpha_bar, schedules.LinearVP().alpha(grid.t) ** 2)
+
+
+def test_cosine_grid_clips_last_beta():
+    grid = schedules.ddpm_cosine(1000)
+    assert grid.beta.max() <= 0.999 + 1e-12
+    assert grid.alpha_bar[-1] > 0
+    torch.testing.assert_close(grid.alpha_bar[:-1], schedules.CosineVP().alpha(grid.t[:-1]) ** 2)
+
+
+def test_indexing_first_step_and_beta_tilde():
+    grid = schedules.ddpm_linear(50)
+    assert grid.alpha_bar_prev[1] == 1.0               # the first step's "previous" is the data
+    assert grid.beta_tilde[1] == 0.0                    # beta_tilde_1 = 0
+    k = torch.arange(2, 51)
+    torch.testing.assert_close(grid.beta_tilde[k], (1 - grid.alpha_bar[k - 1]) / (1 - grid.alpha_bar[k]) * grid.beta[k])
+    assert (grid.beta_tilde[2:] < grid.beta[2:]).all()
+    torch.testing.assert_close(grid.alpha_bar, torch.cumprod(grid.alpha, 0))
+
+
+def test_respace_keeps_alpha_bar_and_times():
+    grid = schedules.ddpm_linear(1000)
+    sub = schedules.respace(grid, 10)
+    assert sub.T == 10
+    torch.testing.assert_close(sub.t, torch.linspace(0, 1, 11, dtype=torch.float64))
+    torch.testing.assert_close(sub.alpha_bar, grid.alpha_bar[::100])
+    torch.testing.assert_close(sub.alpha_bar, torch.cumprod(1 - sub.beta, 0))
+    full = schedules.respace(grid, 1000)
+    torch.testing.assert_close(full.beta, grid.beta)
+
+
+def test_coefficients_follow_like():
+    grid = schedules.ddpm_linear(100)
+    like = torch.zeros(3, dtype=torch.float32)
+    a, s = grid.coefficients(torch.tensor([1, 50, 100]), like)
+    assert a.dtype == torch.float32 and a.shape == (3,)
+    torch.testing.assert_close(a**2 + s**2, torch.ones(3))
+
+
+def test_bad_input():
+    path = schedules.LinearVP()
+    with pytest.raises(ValueError, match="t must lie in"):
+        path.alpha(torch.tensor([1.5]))
+    with pytest.raises(ValueError, match="floating"):
+        path.alpha(torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="t must"):
+        path.sigma("0.5")
+    with pytest.raises(ValueError, match="beta_max"):
+        schedules.LinearVP(beta_min=1.0, beta_max=0.5)
+    with pytest.raises(ValueError, match="sigma_max"):
+        schedules.GeometricVE(1.0, 0.5)
+    with pytest.raises(ValueError, match="s must"):
+        schedules.CosineVP(s=-1.0)
+    with pytest.raises(ValueError, match="variance preserving"):
+        schedules.discretize(schedules.LinearPath(), 10)
+    with pytest.raises(ValueError, match="T must"):
+        schedules.discretize(path, 0)
+    with pytest.raises(ValueError, match="path must"):
+        schedules.discretize("linear", 10)
+    grid = schedules.ddpm_linear(10)
+    with pytest.raises(ValueError, match="steps"):
+        schedules.respace(grid, 11)
+    with pytest.raises(ValueError, match="k must lie"):
+        grid.coefficients(11, torch.zeros(1))
+    with pytest.raises(ValueError, match="k must be"):
+        grid.coefficients(torch.tensor([0.5]), torch.zeros(1))
+    with pytest.raises(ValueError, match="alpha_bar"):
+        schedules.DiscreteSchedule(t=torch.tensor([0.0, 1.0]), alpha_bar=torch.tensor([1.0, 1.5]),
+                                   beta=torch.tensor([0.0, 0.1]))
+
+
+def test_ddpm_alpha_bar_T_is_near_zero_so_the_prior_is_standard_normal():
+    grid = schedules.ddpm_linear(1000)
+    kl_per_dim = 0.5 * (grid.alpha_bar[-1] + (1 - grid.alpha_bar[-1]) - 1 - math.log(1 - grid.alpha_bar[-1]))
+    assert kl_per_dim < 1e-4
