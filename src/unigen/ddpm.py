@@ -178,12 +178,15 @@ def cfg_combine(out_cond: torch.Tensor, out_uncond: torch.Tensor, scale: float) 
 # ---- training ---------------------------------------------------------------------------------
 
 def ddpm_loss(model: Callable, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameterization: str = "eps",
-              y: torch.Tensor | None = None, p_uncond: float = 0.0, null_label: int | None = None,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              weighting: Callable | None = None, y: torch.Tensor | None = None, p_uncond: float = 0.0,
+              null_label: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""DDPM's simple loss :math:`\mathbb E_{k, x_0, \varepsilon}\,\|f_\theta(x_k, t_k) - \text{target}\|^2` (Ho et al., 2020, eq. 14).
 
     ``k`` is uniform on 1..T. The target is ε, :math:`x_0` or v (``parameterization``);
     they are the same loss up to a weight per step, :math:`\|\hat x_0 - x_0\|^2 = \mathrm{SNR}_k\,\|\hat\varepsilon-\varepsilon\|^2`.
+    ``weighting(snr)`` (optional) multiplies each example's squared error by a weight
+    computed from the signal-to-noise ratio :math:`\alpha_t^2/\sigma_t^2` of its step, e.g.
+    min-SNR, ``lambda snr: snr.clamp(max=5) / snr`` for ε (Hang et al., 2023).
     For classifier-free guidance pass labels ``y`` and ``p_uncond > 0``: that share of
     labels is replaced by ``null_label``. Returns the mean over every entry.
     """
@@ -211,7 +214,13 @@ def ddpm_loss(model: Callable, x0: torch.Tensor, schedule: DiscreteSchedule, *, 
         out = model(x_t, t, y)
     else:
         out = model(x_t, t)
-    return (out - target(x0, eps, alpha_t, sigma_t, parameterization)).square().mean()
+    sq = (out - target(x0, eps, alpha_t, sigma_t, parameterization)).square()
+    if weighting is None:
+        return sq.mean()
+    if not callable(weighting):
+        raise ValueError(f"weighting must be a callable snr -> weight, got {type(weighting).__name__}")
+    w = weighting(alpha_t**2 / sigma_t**2)
+    return (expand_like(w, sq) * sq).mean()
 
 
 def _check_labels(y, B):
