@@ -74,3 +74,21 @@ def test_train_bad_input():
     with pytest.raises(FloatingPointError):
         train.train(model, lambda m, b: torch.tensor(float("nan"), requires_grad=True), torch.ones(4, 3),
                     steps=2, progress=False)
+
+
+def test_budget_schedule_decays_with_the_clock():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(64, 2)
+    loss_fn = lambda m, b: (m(b) ** 2).mean()  # noqa: E731
+    before = [p.detach().clone() for p in model.parameters()]
+    hist = train.train(model, loss_fn, x, steps=10_000, seconds=0.3, batch_size=8, lr=0.1,
+                       schedule="budget", progress=False)
+    assert hist.steps < 10_000                        # the clock ended the run
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert hist.losses[-1] < hist.losses[0]
+    # the default keeps the old behaviour: cosine over steps
+    h1 = train.train(torch.nn.Linear(2, 1), loss_fn, x, steps=5, batch_size=8, progress=False)
+    assert h1.steps == 5
+    with pytest.raises(ValueError, match="schedule"):
+        train.train(model, loss_fn, x, steps=5, schedule="linear", progress=False)

@@ -7,13 +7,14 @@ supplies ``loss_fn(model, batch) -> scalar``; the loop is shared, so a
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-from .utils import check_positive
+from .utils import check_in, check_positive
 
 __all__ = ["EMA", "History", "train", "batches"]
 
@@ -77,7 +78,7 @@ def batches(data, batch_size: int, generator: torch.Generator | None = None):
 def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, seconds: float | None = None,
           batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,
           grad_clip: float | None = 1.0, generator: torch.Generator | None = None, device=None,
-          progress: bool = True, desc: str = "train") -> History:
+          progress: bool = True, desc: str = "train", schedule: str = "steps") -> History:
     """Train ``model`` with AdamW on ``loss_fn(model, batch)``; stop after ``steps`` or ``seconds``.
 
     Args:
@@ -87,7 +88,11 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
         device: where batches go (default: the model's device).
 
     The learning rate follows a cosine decay over ``steps`` when a step budget
-    is given, and stays constant under a pure time budget.
+    is given, and stays constant under a pure time budget (``schedule="steps"``,
+    the default). With ``schedule="budget"`` the cosine follows whichever budget
+    runs out first, ``progress = max(step / steps, elapsed / seconds)``,
+    so a run that the clock cuts short (a slow or busy machine) still ends at a
+    small learning rate.
     """
     if steps is None and seconds is None:
         raise ValueError("give a budget: steps or seconds")
@@ -96,9 +101,10 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     if seconds is not None:
         check_positive("seconds", seconds)
     check_positive("lr", lr)
+    check_in("schedule", schedule, ("steps", "budget"))
     device = device or next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps else None
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps and schedule == "steps" else None
     ema = EMA(model, ema_decay) if ema_decay else None
     hist = History()
     bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=0.5, leave=False)
@@ -119,6 +125,11 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
         if ema:
             ema.update(model)
         hist.losses.append(loss.item())
+        if schedule == "budget":
+            done = max(hist.steps / steps if steps else 0.0,
+                       (time.perf_counter() - start) / seconds if seconds else 0.0)
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
         bar.update(1)
         if hist.steps % 50 == 0:
             bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")

@@ -14,5 +14,6 @@ module (``foundations``, ...), and all of them are available as ``checks.<name>`
 """
 from ._framework import CheckFailed, compare
 from .foundations import *  # noqa: F401,F403  Part I
+from .autoregressive import *  # noqa: F401,F403  Part II
 
 __all__ = ["CheckFailed", "compare"]
