@@ -15,5 +15,6 @@ module (``foundations``, ...), and all of them are available as ``checks.<name>`
 from ._framework import CheckFailed, compare
 from .foundations import *  # noqa: F401,F403  Part I
 from .autoregressive import *  # noqa: F401,F403  Part II
+from .diffusion import *  # noqa: F401,F403  Part III
 
 __all__ = ["CheckFailed", "compare"]
