@@ -16,5 +16,6 @@ from ._framework import CheckFailed, compare
 from .foundations import *  # noqa: F401,F403  Part I
 from .autoregressive import *  # noqa: F401,F403  Part II
 from .diffusion import *  # noqa: F401,F403  Part III
+from .score import *  # noqa: F401,F403  Part IV
 
 __all__ = ["CheckFailed", "compare"]

@@ -1,0 +1,39 @@
+import math
+
+import pytest
+import torch
+
+from unigen import checks
+
+
+def test_langevin_step_check():
+    checks.langevin_step(lambda x, s, eps, z: x + eps * s + math.sqrt(2 * eps) * z, quiet=True)
+    with pytest.raises(checks.CheckFailed, match="langevin_step"):
+        checks.langevin_step(lambda x, s, eps, z: x + eps * s + math.sqrt(eps) * z)   # forgot the 2
+
+
+def test_dsm_target_check():
+    checks.dsm_target(lambda x_t, x0, a, s: (a[:, None] * x0 - x_t) / s[:, None] ** 2, quiet=True)
+    with pytest.raises(checks.CheckFailed, match="dsm_target"):   # returns -eps: divided by sigma once
+        checks.dsm_target(lambda x_t, x0, a, s: (a[:, None] * x0 - x_t) / s[:, None])
+
+
+def test_hutchinson_estimate_check():
+    def mine(f, x, v):
+        x = x.clone().requires_grad_(True)
+        vjp = torch.autograd.grad((f(x) * v).sum(), x)[0]
+        return (vjp * v).sum(1)
+    checks.hutchinson_estimate(mine, quiet=True)
+
+    def exact_trace(f, x, v):                 # the exact divergence is not the estimator
+        x = x.clone().requires_grad_(True)
+        out = f(x)
+        return sum(torch.autograd.grad(out[:, i].sum(), x, retain_graph=True)[0][:, i] for i in range(3))
+    with pytest.raises(checks.CheckFailed, match="hutchinson_estimate"):
+        checks.hutchinson_estimate(exact_trace)
+
+
+def test_vp_pf_velocity_check():
+    checks.vp_pf_velocity(lambda x, s, b: -0.5 * b[:, None] * (x + s), quiet=True)
+    with pytest.raises(checks.CheckFailed, match="vp_pf_velocity"):  # the reverse-SDE drift instead
+        checks.vp_pf_velocity(lambda x, s, b: -0.5 * b[:, None] * x - b[:, None] * s)
