@@ -22,9 +22,10 @@ Samplers (time runs from 1, noise, down to a small ``t_eps``; all take ``generat
 Langevin samplers :func:`langevin` and :func:`annealed_langevin`. They return a
 :class:`~unigen.ddpm.SampleOutput`, like Part III's samplers.
 
-Likelihood: :func:`ode_log_likelihood` integrates the instantaneous change of
-variables with :func:`divergence_exact` or the Hutchinson estimator
-:func:`divergence_hutchinson`.
+Likelihood: :func:`velocity_log_likelihood` integrates the instantaneous change of
+variables of any velocity field with :func:`divergence_exact` or the Hutchinson
+estimator :func:`divergence_hutchinson`; :func:`ode_log_likelihood` applies it to the
+probability-flow ODE of a score (Part V applies it to flow-matching velocities).
 """
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ __all__ = [
     "mixture_score", "model_score", "likelihood_times", "dsm_loss",
     "langevin", "annealed_langevin",
     "reverse_drift", "pf_ode_drift", "reverse_sde_sample", "pc_sample", "pf_ode_sample",
-    "draw_probe", "divergence_exact", "divergence_hutchinson", "LogLikelihood", "ode_log_likelihood",
+    "draw_probe", "divergence_exact", "divergence_hutchinson", "LogLikelihood", "velocity_log_likelihood",
+    "ode_log_likelihood",
 ]
 
 
@@ -501,7 +503,7 @@ def divergence_hutchinson(fn: Callable, x: torch.Tensor, t: torch.Tensor, probe:
 
 
 class LogLikelihood(NamedTuple):
-    """What :func:`ode_log_likelihood` returns: per-example ``log_prob`` ``(B,)``, its parts, and the NFE."""
+    """What :func:`velocity_log_likelihood` returns: per-example ``log_prob`` ``(B,)``, its parts, and the NFE."""
 
     log_prob: torch.Tensor
     prior_log_prob: torch.Tensor
@@ -510,41 +512,41 @@ class LogLikelihood(NamedTuple):
     nfe: int
 
 
-def ode_log_likelihood(sde: SDE, score: Callable, x: torch.Tensor, steps: int = 100, *, method: str = "rk4",
-                       divergence: str = "exact", t_eps: float = 1e-5, grid: torch.Tensor | None = None,
-                       prior_log_prob: Callable | None = None,
-                       generator: torch.Generator | None = None) -> LogLikelihood:
-    r"""Exact log-likelihood by the instantaneous change of variables (Chen et al., 2018).
+def velocity_log_likelihood(velocity: Callable, x: torch.Tensor, prior_log_prob: Callable,
+                            steps: int = 100, *, method: str = "rk4", divergence: str = "exact", t_eps: float = 1e-5,
+                            grid: torch.Tensor | None = None,
+                            generator: torch.Generator | None = None) -> LogLikelihood:
+    r"""Exact log-likelihood under the flow :math:`dx/dt = v(x, t)`: the instantaneous change of variables.
 
-    Along the probability-flow ODE :math:`dx/dt = v(x, t)`, :math:`\frac{d}{dt}\log p_t(x_t) = -\nabla\cdot v(x_t, t)`, so
+    Chen et al. (2018).
+
+    Along the flow, :math:`\frac{d}{dt}\log p_t(x_t) = -\nabla\cdot v(x_t, t)`, so
 
     .. math:: \log p_{t_\varepsilon}(x) = \log p_1(x_1) + \int_{t_\varepsilon}^1 \nabla\cdot v(x_t, t)\,dt,
 
     integrated forwards from the data at ``t_eps`` to t = 1 together with the point itself.
+    ``velocity(x, t)`` is any velocity field (the probability-flow ODE of Part IV, a
+    flow-matching network of Part V); ``prior_log_prob(x_1)`` returns ``(B,)``.
     ``divergence`` is ``"exact"`` (:func:`divergence_exact`) or a Hutchinson probe,
     ``"gaussian"`` or ``"rademacher"`` (FFJORD, Grathwohl et al., 2019): one probe per
     example, drawn with ``generator`` and kept fixed along the path, so the estimate of
-    the integral is unbiased. ``prior_log_prob`` defaults to ``sde.prior_log_prob``;
-    ``grid`` replaces the even grid of ``steps`` from ``t_eps`` to 1.
+    the integral is unbiased. ``grid`` replaces the even grid of ``steps`` from ``t_eps`` to 1.
     """
-    _check_sde(sde)
-    _check_score(score)
+    if not callable(velocity):
+        raise ValueError(f"velocity must be callable as velocity(x, t), got {velocity!r:.40}")
+    if not callable(prior_log_prob):
+        raise ValueError("prior_log_prob must be callable as prior_log_prob(x_1)")
     _check_t_eps(t_eps)
     check_tensor("x", x, floating=True)
     check_in("divergence", divergence, ("exact", "gaussian", "rademacher"))
-    v = pf_ode_drift(sde, score)
     if divergence == "exact":
-        def div_fn(x_t, t):
-            return divergence_exact(v, x_t, t)
+        def augmented(state, t):
+            return divergence_exact(velocity, state[0], t)
     else:
         probe = draw_probe(x.shape, divergence, generator=generator, device=x.device, dtype=x.dtype)
 
-        def div_fn(x_t, t):
-            return divergence_hutchinson(v, x_t, t, probe)
-
-    def augmented(state, t):
-        velocity, div = div_fn(state[0], t)
-        return velocity, div
+        def augmented(state, t):
+            return divergence_hutchinson(velocity, state[0], t, probe)
 
     start = (x.detach(), torch.zeros(len(x), dtype=x.dtype, device=x.device))
     if grid is None:
@@ -552,5 +554,22 @@ def ode_log_likelihood(sde: SDE, score: Callable, x: torch.Tensor, steps: int = 
     else:
         out = solvers.integrate(augmented, start, grid=grid, method=method)
     x_T, delta = out.x
-    prior = (prior_log_prob or sde.prior_log_prob)(x_T)
+    prior = prior_log_prob(x_T)
     return LogLikelihood(log_prob=prior + delta, prior_log_prob=prior, delta=delta, x_T=x_T, nfe=out.nfe)
+
+
+def ode_log_likelihood(sde: SDE, score: Callable, x: torch.Tensor, steps: int = 100, *, method: str = "rk4",
+                       divergence: str = "exact", t_eps: float = 1e-5, grid: torch.Tensor | None = None,
+                       prior_log_prob: Callable | None = None,
+                       generator: torch.Generator | None = None) -> LogLikelihood:
+    r"""Exact log-likelihood of a score model through its probability-flow ODE :math:`v = f x - \tfrac12 g^2 s`.
+
+    :func:`velocity_log_likelihood` with :func:`pf_ode_drift` as the velocity; see there
+    for ``divergence``, ``grid`` and ``generator``. ``prior_log_prob`` defaults to
+    ``sde.prior_log_prob``.
+    """
+    _check_sde(sde)
+    _check_score(score)
+    prior = prior_log_prob or sde.prior_log_prob
+    return velocity_log_likelihood(pf_ode_drift(sde, score), x, prior, steps, method=method,
+                                   divergence=divergence, t_eps=t_eps, grid=grid, generator=generator)

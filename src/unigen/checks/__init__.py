@@ -17,5 +17,6 @@ from .foundations import *  # noqa: F401,F403  Part I
 from .autoregressive import *  # noqa: F401,F403  Part II
 from .diffusion import *  # noqa: F401,F403  Part III
 from .score import *  # noqa: F401,F403  Part IV
+from .flow import *  # noqa: F401,F403  Part V
 
 __all__ = ["CheckFailed", "compare"]
