@@ -18,5 +18,6 @@ from .autoregressive import *  # noqa: F401,F403  Part II
 from .diffusion import *  # noqa: F401,F403  Part III
 from .score import *  # noqa: F401,F403  Part IV
 from .flow import *  # noqa: F401,F403  Part V
+from .crossing import *  # noqa: F401,F403  Part VI
 
 __all__ = ["CheckFailed", "compare"]
