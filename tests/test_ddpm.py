@@ -305,3 +305,43 @@ def test_bad_input():
         ddpm.inpaint(model, torch.randn(2, 1, 8, 8), torch.ones(1, 1, 4, 4), grid)
     with pytest.raises(ValueError, match="resample"):
         ddpm.inpaint(model, torch.randn(2, 1, 8, 8), torch.ones(1, 1, 8, 8), grid, resample=0)
+
+
+def test_discretized_decoder_bound_is_a_discrete_nll():
+    # data on 17 levels with known probabilities: the exact eps-model of that distribution gives
+    # a bound on the discrete NLL, close to the entropy and never below it
+    from unigen.data import mixture2d
+    levels = torch.linspace(-1, 1, 17, dtype=torch.float64)
+    probs = torch.softmax(-((levels - 0.3) / 0.3) ** 2, 0)
+    mix = mixture2d.GaussianMixture(levels[:, None], torch.zeros(17), probs)
+    path = schedules.LinearVP()
+
+    def eps_model(x_t, t):
+        return mix.posterior_t(x_t, path.alpha(t.double()), path.sigma(t.double()))[1]
+    grid = schedules.discretize(path, 1000)
+    x0 = levels[:, None].repeat(8, 1)
+    res = ddpm.nll_bound(eps_model, x0, grid, decoder="discretized", variance="beta_tilde",
+                         generator=torch.Generator().manual_seed(0))
+    expected = (res["bound"].reshape(8, 17).mean(0) * probs).sum()
+    entropy = -(probs * probs.log()).sum()
+    assert entropy <= expected < entropy + 0.15, (expected, entropy)
+    assert (res["terms"][:, 0] >= 0).all()                # L_0 is minus the log of a probability
+
+
+def test_nll_bound_monte_carlo_over_steps_is_unbiased():
+    s0 = 0.5
+    grid = schedules.ddpm_linear(200)
+    x0 = s0 * torch.randn(400, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    full = ddpm.nll_bound(gaussian_eps_model(s0), x0, grid, generator=torch.Generator().manual_seed(1))
+    mc = ddpm.nll_bound(gaussian_eps_model(s0), x0, grid, n_steps=10, generator=torch.Generator().manual_seed(2))
+    assert mc["terms"].shape == (400, 10) and mc["steps"].shape == (400, 10)
+    assert (mc["steps"][:, 0] <= 20).all() and (mc["steps"][:, -1] > 180).all()   # one step per stratum
+    diff = mc["bound"] - full["bound"]
+    se = diff.std() / math.sqrt(len(diff))
+    assert abs(diff.mean()) < 4 * se, (diff.mean(), se)
+    with pytest.raises(ValueError, match="n_steps"):
+        ddpm.nll_bound(gaussian_eps_model(s0), x0, grid, n_steps=0)
+    with pytest.raises(ValueError, match="decoder"):
+        ddpm.nll_bound(gaussian_eps_model(s0), x0, grid, decoder="logistic")
+    with pytest.raises(ValueError, match="bin centres"):
+        ddpm.nll_bound(gaussian_eps_model(s0), x0, grid, decoder="discretized")

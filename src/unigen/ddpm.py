@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 
+from . import metrics
 from .schedules import DiscreteSchedule, respace
 from .utils import check_in, check_positive, check_tensor, expand_like
 
@@ -463,9 +464,37 @@ def inpaint(model, known: torch.Tensor, mask: torch.Tensor, schedule: DiscreteSc
 
 # ---- the bound ----------------------------------------------------------------------------------
 
+def _bound_terms(model, x0, k, schedule, parameterization, variance, decoder, n_bins, generator):
+    """The bound's term of step ``k[i]`` for each row ``x0[i]``: :math:`L_{k-1}`, or :math:`L_0` where k = 1. ``(N,)``."""
+    D = x0[0].numel()
+    x_t = q_sample(x0, k, schedule, generator=generator)
+    alpha_t, sigma_t = schedule.coefficients(k, x0)
+    out = model(x_t, schedule.t[k].to(x0))
+    _, x0_hat = to_eps_x0(out, x_t, alpha_t, sigma_t, parameterization)
+    mu_q, var_q = q_posterior_mean_variance(x0, x_t, k, schedule)
+    mu_p, _ = q_posterior_mean_variance(x0_hat, x_t, k, schedule)
+    sq = (mu_q - mu_p).reshape(len(k), -1).square().sum(1)
+    var_q = var_q.reshape(-1)
+    var_p = var_q if variance == "beta_tilde" else schedule.beta[k].to(x0)
+    var_q, var_p = var_q.clamp_min(1e-30), var_p.clamp_min(1e-30)
+    terms = 0.5 * (sq / var_p + D * (var_q / var_p - 1 + torch.log(var_p / var_q)))
+    first = (k == 1).nonzero()[:, 0].to(x0.device)
+    x_1, mu_1 = x0[first], mu_p[first]
+    decoder_var = schedule.beta[1].to(x0)
+    if decoder == "gaussian":
+        dec = 0.5 * (x_1 - mu_1).reshape(len(first), D).square().sum(1) / decoder_var \
+            + 0.5 * D * torch.log(2 * torch.pi * decoder_var)
+    else:
+        log_mass = metrics.discretized_gaussian_log_prob(x_1, mu_1, decoder_var.sqrt(), n_bins=n_bins)
+        dec = -log_mass.reshape(len(first), D).sum(1)
+    terms[first] = dec
+    return terms
+
+
 @torch.no_grad()
 def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameterization: str = "eps",
-              variance: str = "beta", generator: torch.Generator | None = None, batch_steps: int = 100) -> dict:
+              variance: str = "beta", decoder: str = "gaussian", n_bins: int = 17, n_steps: int | None = None,
+              generator: torch.Generator | None = None, batch_steps: int = 100) -> dict:
     r"""The variational bound :math:`-\log p_\theta(x_0) \le L_T + \sum_{k=2}^T L_{k-1} + L_0`, in nats per example.
 
     - :math:`L_T = \mathrm{KL}(q(x_T\mid x_0)\,\|\,\mathcal N(0, I))`, in closed form;
@@ -474,43 +503,53 @@ def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameteri
       :math:`\sigma_k^2` = ``variance`` (:math:`\beta_k` or :math:`\tilde\beta_k`), one draw of :math:`x_k` per step.
       With :math:`\sigma_k^2 = \tilde\beta_k` it is :math:`\|\tilde\mu_k - \mu_\theta\|^2 / (2\tilde\beta_k)`;
     - :math:`L_0 = -\log\mathcal N(x_0;\ \mu_\theta(x_1, 1),\ \beta_1 I)`, a Gaussian decoder
-      (:math:`\tilde\beta_1 = 0` cannot serve as its variance).
+      (:math:`\tilde\beta_1 = 0` cannot serve as its variance), or with ``decoder="discretized"``
+      the mass of that Gaussian on the bin of each pixel, for data on ``n_bins`` levels of [-1, 1]
+      (:func:`unigen.metrics.discretized_gaussian_log_prob`; Ho et al., 2020, section 3.3). Then
+      the bound is a bound on the *discrete* NLL, in nats of a probability, not of a density
+      (introduced in *Likelihoods in bits/dim*).
 
-    Returns ``{"bound": (B,), "prior": (B,), "terms": (B, T)}`` where ``terms[:, k-1]`` is the
-    term of step k (``L_0`` at k = 1). ``batch_steps`` steps are evaluated per network call.
+    With ``n_steps = None`` every step is evaluated: ``terms`` is ``(B, T)`` and ``terms[:, k-1]``
+    is the term of step k (``L_0`` at k = 1). With ``n_steps = n`` each example gets n random
+    steps instead, one uniform draw from each of n equal strata of 1..T (stratified sampling):
+    ``terms`` and ``steps`` are ``(B, n)`` and the sum is replaced by the unbiased estimate
+    :math:`\sum_j |S_j|\,L_{k_j - 1}`, whose spread over examples gives a standard error.
+    Returns ``{"bound": (B,), "prior": (B,), "terms", "steps"}``; ``batch_steps`` steps are
+    evaluated per network call.
     """
     check_tensor("x0", x0, floating=True)
     _check_schedule(schedule)
     check_in("variance", variance, ("beta_tilde", "beta"))
     check_in("parameterization", parameterization, PARAMETERIZATIONS)
+    check_in("decoder", decoder, ("gaussian", "discretized"))
     if x0.dim() < 2:
         raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
+    if decoder == "discretized":   # checks n_bins and that x0 holds bin centres before any network call
+        metrics.discretized_gaussian_log_prob(x0, x0, 1.0, n_bins=n_bins)
     B, T = x0.shape[0], schedule.T
+    if n_steps is not None and (not isinstance(n_steps, int) or isinstance(n_steps, bool)
+                                or not 1 <= n_steps <= T):
+        raise ValueError(f"n_steps must be None or an int in 1..{T}, got {n_steps!r}")
     D = x0[0].numel()
     ab_T = schedule.alpha_bar[T].to(x0)
     mean_sq = x0.reshape(B, -1).square().sum(1)
     prior = 0.5 * (ab_T * mean_sq + D * ((1 - ab_T) - 1 - torch.log(1 - ab_T)))
-    terms = torch.empty(B, T, dtype=x0.dtype, device=x0.device)
-    for start in range(1, T + 1, batch_steps):
-        ks = torch.arange(start, min(start + batch_steps, T + 1))
-        n = len(ks)
-        k = ks.repeat_interleave(B)
-        xb = x0.repeat(n, *[1] * (x0.dim() - 1))
-        x_t = q_sample(xb, k, schedule, generator=generator)
-        alpha_t, sigma_t = schedule.coefficients(k, xb)
-        out = model(x_t, schedule.t[k].to(xb))
-        _, x0_hat = to_eps_x0(out, x_t, alpha_t, sigma_t, parameterization)
-        mu_q, var_q = q_posterior_mean_variance(xb, x_t, k, schedule)
-        mu_p, _ = q_posterior_mean_variance(x0_hat, x_t, k, schedule)
-        sq = (mu_q - mu_p).reshape(len(k), -1).square().sum(1)
-        var_q = var_q.reshape(-1)
-        var_p = var_q if variance == "beta_tilde" else schedule.beta[k].to(xb)
-        decoder_var = schedule.beta[1].to(x0)
-        is_first = (k == 1).to(x0.device)
-        var_q, var_p = var_q.clamp_min(1e-30), var_p.clamp_min(1e-30)
-        kl = 0.5 * (sq / var_p + D * (var_q / var_p - 1 + torch.log(var_p / var_q)))
-        kl = torch.where(is_first, torch.zeros_like(sq), kl)
-        dec = 0.5 * (xb - mu_p).reshape(len(k), -1).square().sum(1) / decoder_var \
-            + 0.5 * D * torch.log(2 * torch.pi * decoder_var)
-        terms[:, start - 1:start - 1 + n] = torch.where(is_first, dec, kl).reshape(n, B).T
-    return {"bound": prior + terms.sum(1), "prior": prior, "terms": terms}
+    if n_steps is None:
+        steps, sizes = torch.arange(1, T + 1).expand(B, T), torch.ones(T, dtype=torch.float64)
+    else:
+        edges = torch.linspace(0, T, n_steps + 1, dtype=torch.float64).round().long()   # strata (e_j, e_{j+1}]
+        sizes = edges.diff()
+        gen_device = generator.device if generator is not None else x0.device
+        u = torch.rand(B, n_steps, generator=generator, device=gen_device, dtype=torch.float64).cpu()
+        steps = edges[:-1] + 1 + (u * sizes).long().clamp(max=sizes - 1)
+        sizes = sizes.double()
+    n = steps.shape[1]
+    terms = torch.empty(B, n, dtype=x0.dtype, device=x0.device)
+    for start in range(0, n, batch_steps):
+        cols = slice(start, min(start + batch_steps, n))
+        k = steps[:, cols].T.reshape(-1)                                  # step-major: (n_cols * B,)
+        xb = x0.repeat(len(k) // B, *[1] * (x0.dim() - 1))
+        out = _bound_terms(model, xb, k, schedule, parameterization, variance, decoder, n_bins, generator)
+        terms[:, cols] = out.reshape(-1, B).T
+    bound = prior + (terms * sizes.to(terms)).sum(1)
+    return {"bound": bound, "prior": prior, "terms": terms, "steps": steps.clone()}

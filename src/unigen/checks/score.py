@@ -1,14 +1,15 @@
-"""Checks for the exercises of Part IV, *Score functions and Langevin dynamics* and *Score SDEs*."""
+"""Checks for the exercises of Part IV: *Score functions and Langevin dynamics*, *Score SDEs*, *Likelihoods in bits/dim*."""
 from __future__ import annotations
 
 import math
 
 import torch
 
-from .. import sde
+from .. import metrics, sde
 from ._framework import compare
 
-__all__ = ["langevin_step", "dsm_target", "hutchinson_estimate", "vp_pf_velocity"]
+__all__ = ["langevin_step", "dsm_target", "hutchinson_estimate", "vp_pf_velocity",
+           "discretized_log_prob", "dequantized_bpd"]
 
 
 def _points(gen, D=2):
@@ -78,3 +79,32 @@ def vp_pf_velocity(fn, **kw) -> None:
         return -0.5 * beta_t[:, None] * (x + score_x)
     reference.__name__ = "vp_pf_velocity"
     compare(fn, reference, make, name="vp_pf_velocity", **kw)
+
+
+def discretized_log_prob(fn, **kw) -> None:
+    """Exercise: ``fn(x (B, D), mean (B, D), std float) -> (B, D)``, log-mass of each pixel's bin, 17 levels on [-1, 1]."""
+    def make(gen):
+        B, D = int(torch.randint(1, 6, (1,), generator=gen)), 4
+        x = torch.randint(0, 17, (B, D), generator=gen).double() / 8 - 1
+        x[0, 0], x[-1, -1] = -1.0, 1.0                                    # both open edge bins
+        mean = x + 0.15 * torch.randn(B, D, generator=gen, dtype=torch.float64)
+        return x, mean, float(torch.rand(1, generator=gen)) * 0.3 + 0.1
+
+    def reference(x, mean, std):
+        return metrics.discretized_gaussian_log_prob(x, mean, std, n_bins=17)
+    reference.__name__ = "discretized_log_prob"
+    compare(fn, reference, make, name="discretized_log_prob", **kw)
+
+
+def dequantized_bpd(fn, **kw) -> None:
+    """Exercise: ``fn(log_p (B,), dims int, n_levels int) -> (B,)``, discrete bits/dim bound from a density on [-1, 1]."""
+    def make(gen):
+        B = int(torch.randint(1, 6, (1,), generator=gen))
+        dims = int(torch.randint(1, 100, (1,), generator=gen))
+        return torch.randn(B, generator=gen, dtype=torch.float64) * 20, dims, \
+            int(torch.randint(2, 300, (1,), generator=gen))
+
+    def reference(log_p, dims, n_levels):
+        return metrics.bits_per_dim(metrics.dequantized_nll(-log_p, dims, 2.0 / (n_levels - 1)), dims)
+    reference.__name__ = "dequantized_bpd"
+    compare(fn, reference, make, name="dequantized_bpd", **kw)
