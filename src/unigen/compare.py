@@ -1,0 +1,541 @@
+r"""Every paradigm behind one interface, and the matched-budget benchmark that compares them.
+
+Introduced in *The unified view* and *A practical comparison* (Part VII). Run it as a command::
+
+    python -m unigen.compare                 # UNIGEN_SCALE=default|large; --budget SECONDS
+
+It writes ``results/compare.json`` and ``results/compare.md`` (the table).
+
+A :class:`Paradigm` is four verbs over a :class:`Dataset`, thin adapters over the paradigm
+modules, where the mathematics lives:
+
+- ``make_model(data)`` -> a network;
+- ``loss(data, model, batch)`` -> the scalar training loss;
+- ``sample(data, model, n, steps=None, generator=None)`` -> ``(samples, nfe)``, samples in
+  the dataset's canonical form and ``nfe`` the network evaluations per sample;
+- ``likelihood(data, model, x, generator=None)`` -> ``(nats (N,), kind)`` with ``kind`` one of
+  ``"exact"`` (the chain rule), ``"ode"`` (instantaneous change of variables), ``"bound"``
+  (a variational bound) or ``None``.
+
+Canonical forms: ``mixture2d`` points ``(N, 2)``; digits ``(N, 1, 8, 8)`` in [-1, 1] on the 17
+levels; surnames END-padded ids ``(N, 14)``. A paradigm converts to its own representation
+(levels, tokens, dequantised pixels) inside its adapters, so the benchmark loop never asks
+which paradigm it is running.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections import Counter
+from pathlib import Path
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from . import ar, ddpm, flow, masked, metrics, schedules, sde, train, utils, visual_ar
+from .data import digits, mixture2d, surnames
+from .nn import mlp, transformer, unet
+
+__all__ = [
+    "Dataset", "load_dataset", "DATASETS", "bigram_tv", "Paradigm", "PARADIGMS", "paradigms",
+    "Run", "evaluate", "run", "pareto_front", "to_markdown", "main",
+]
+
+DATASETS = ("mixture2d", "digits", "surnames")
+CAPABILITIES = ("exact_likelihood", "streaming", "infilling", "guidance", "few_step")
+
+
+# ---- datasets in canonical form and their sample-quality ratio --------------------------------
+
+def bigram_tv(a, b) -> float:
+    r"""Total-variation distance between the character-bigram frequencies of two lists of names.
+
+    Each name is read as ``^name$`` so first and last letters count; 0 means identical frequencies.
+    """
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(s, str) for s in value):
+            raise ValueError(f"{name} must be a non-empty list of strings")
+
+    def freqs(names):
+        c = Counter(p for s in names for p in zip("^" + s, s + "$"))
+        total = sum(c.values())
+        return {k: v / total for k, v in c.items()}
+    fa, fb = freqs(a), freqs(b)
+    return 0.5 * sum(abs(fa.get(k, 0.0) - fb.get(k, 0.0)) for k in fa.keys() | fb.keys())
+
+
+@dataclass
+class Dataset:
+    """A dataset as every paradigm sees it: canonical ``train``/``test`` tensors and how to judge samples.
+
+    ``kind`` is ``"points"``, ``"images"`` or ``"text"``; ``dims(x)`` counts the dimensions of
+    each example that its NLL is spread over (coordinates, pixels, letters plus END).
+    """
+
+    name: str
+    kind: str
+    train: torch.Tensor
+    test: torch.Tensor
+    labels: torch.Tensor | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def dims(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "text":
+            return ar.target_mask(x).sum(1).double()
+        return torch.full((len(x),), float(x[0].numel()), dtype=torch.float64)
+
+    def quality(self, samples: torch.Tensor, generator: torch.Generator | None = None) -> float:
+        """Sample distance to the test split over the same distance for training data (1 = as good as data)."""
+        if self.kind == "points":
+            out = metrics.reference_ratio(metrics.energy_distance, samples.cpu(), self.test, self.train,
+                                          generator, repeats=3)
+        elif self.kind == "images":
+            classifier = metrics.digit_classifier(device="cpu")
+            out = metrics.reference_ratio(lambda a, b: metrics.frechet_digit_distance(a, b, classifier),
+                                          samples.cpu().clamp(-1, 1), self.test, self.train, generator,
+                                          repeats=3)
+        else:
+            if "names" not in self._cache:
+                self._cache["names"] = (surnames.decode(self.test), surnames.decode(self.train))
+            out = metrics.reference_ratio(bigram_tv, surnames.decode(samples.cpu()), *self._cache["names"],
+                                          generator, repeats=3)
+        return out["ratio"]
+
+
+@lru_cache(maxsize=None)
+def load_dataset(name: str) -> Dataset:
+    """``mixture2d``, ``digits`` or ``surnames`` in canonical form (train and test splits); cached, do not modify."""
+    utils.check_in("name", name, DATASETS)
+    if name == "mixture2d":
+        return Dataset(name, "points", mixture2d.load("train"), mixture2d.load("test"))
+    if name == "digits":
+        (x, y), (x_test, _) = digits.load("train"), digits.load("test")
+        return Dataset(name, "images", x, x_test, labels=y)
+    return Dataset(name, "text", surnames.encode(surnames.load("train")), surnames.encode(surnames.load("test")))
+
+
+# ---- the common interface ------------------------------------------------------------------------
+
+BIN_WIDTH = 2.0 / (digits.N_LEVELS - 1)          # the spacing of the digit levels in [-1, 1]
+
+
+def _device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+@dataclass(frozen=True)
+class Paradigm:
+    """One family of generative models behind the common interface (see the module docstring).
+
+    Subclasses implement the four verbs; the fields describe the family for the tables.
+    """
+
+    name: str
+    family: str
+    conditions_on: str
+    datasets: tuple[str, ...]
+    capabilities: dict = field(default_factory=dict)
+    steps_options: tuple[int, ...] = ()          # sampler settings for a quality-vs-NFE sweep
+
+    def applies(self, data: Dataset) -> bool:
+        return data.name in self.datasets
+
+    def make_model(self, data: Dataset) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def loss(self, data: Dataset, model, batch: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample(self, data: Dataset, model, n: int, steps: int | None = None,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+        raise NotImplementedError
+
+    def likelihood(self, data: Dataset, model, x: torch.Tensor,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor | None, str | None]:
+        return None, None
+
+
+def _caps(**kw) -> dict:
+    return {k: bool(kw.get(k, False)) for k in CAPABILITIES}
+
+
+def _big() -> bool:
+    return utils.scale() == "large"
+
+
+# -- autoregressive: a causal transformer over tokens (mixture2d: x then y on a grid of bins)
+
+@dataclass(frozen=True)
+class AutoRegressive(Paradigm):
+    bins: int = 64
+    lim: float = 3.5
+
+    def _tokens(self, x):                        # points (N, 2) -> ids 1..bins, (N, 2)
+        width = 2 * self.lim / self.bins
+        return ((x + self.lim) / width).floor().long().clamp(0, self.bins - 1) + 1
+
+    def make_model(self, data):
+        vocab, block = (self.bins + 1, 2) if data.kind == "points" else (surnames.VOCAB_SIZE, 14)
+        width = 64 if data.kind == "text" else 48
+        return transformer.Transformer(transformer.TransformerConfig(
+            vocab_size=vocab, block_size=block, n_layer=2, n_head=4, n_embd=utils.pick(width, 2 * width)))
+
+    def loss(self, data, model, batch):
+        return ar.ar_loss(model, self._tokens(batch) if data.kind == "points" else batch)
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        if data.kind == "text":
+            out = ar.sample(model, n, surnames.MAX_LEN, generator=generator)
+            return out, surnames.MAX_LEN
+        ids = ar.sample(model, n, 2, end=None, generator=generator)[:, :2] - 1
+        ids = ids.clamp(0, self.bins - 1)           # id 0 (END) is never a coordinate
+        width = 2 * self.lim / self.bins
+        u = torch.rand(ids.shape, generator=generator)
+        return -self.lim + (ids + u) * width, 2   # uniform within the bin: the model's own density
+
+    def likelihood(self, data, model, x, generator=None):
+        if data.kind == "text":
+            return -ar.log_prob(model, x.to(_device(model))), "exact"
+        width = 2 * self.lim / self.bins
+        return -ar.log_prob(model, self._tokens(x).to(_device(model))) + 2 * math.log(width), "exact"
+
+
+# -- autoregression for images: PixelCNN in raster order, VAR scale by scale
+
+def _levels(x):
+    return digits.continuous_to_levels(x)[:, 0]
+
+
+@dataclass(frozen=True)
+class PixelCNNParadigm(Paradigm):
+    def make_model(self, data):
+        return visual_ar.PixelCNN(visual_ar.PixelCNNConfig(channels=utils.pick(32, 64), n_layers=4))
+
+    def loss(self, data, model, batch):
+        return visual_ar.pixel_loss(model, _levels(batch))
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        x, nfe = visual_ar.pixel_sample(model, n, generator=generator)
+        return digits.levels_to_continuous(x.cpu())[:, None], nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        return -visual_ar.pixel_log_prob(model, _levels(x).to(_device(model))).cpu(), "exact"
+
+
+@dataclass(frozen=True)
+class VARParadigm(Paradigm):
+    def make_model(self, data):
+        return visual_ar.VAR(visual_ar.VARConfig(n_layer=2, n_embd=utils.pick(48, 96)))
+
+    def loss(self, data, model, batch):
+        return visual_ar.var_loss(model, _levels(batch))
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        maps, nfe = visual_ar.var_sample(model, n, generator=generator)
+        return digits.levels_to_continuous(visual_ar.from_pyramid(maps).cpu())[:, None], nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        return -visual_ar.var_log_prob(model, _levels(x).to(_device(model))).cpu(), "bound"
+
+
+# -- continuous-state models on points and images
+
+def _continuous_net(data, n_classes=None):
+    if data.kind == "points":
+        return mlp.TimeMLP(dim=2, hidden=utils.pick(64, 128), depth=3)
+    return unet.UNet(channels=utils.pick(16, 32), n_classes=n_classes)
+
+
+@dataclass(frozen=True)
+class DDPM(Paradigm):
+    T: int = 1000
+
+    def schedule(self, data):
+        return schedules.ddpm_cosine(self.T) if data.kind == "images" else schedules.ddpm_linear(self.T)
+
+    def make_model(self, data):
+        return _continuous_net(data)
+
+    def loss(self, data, model, batch):
+        return ddpm.ddpm_loss(model, batch, self.schedule(data))
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        clip = 1.0 if data.kind == "images" else None
+        out = ddpm.ddim_sample(model, (n, *data.train.shape[1:]), self.schedule(data), steps=steps or 50,
+                               clip_x0=clip, generator=generator, device=_device(model))
+        return out.x.cpu(), out.nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        decoder = "discretized" if data.kind == "images" else "gaussian"
+        out = ddpm.nll_bound(model, x.to(_device(model)), self.schedule(data), decoder=decoder,
+                             n_steps=50, generator=generator)
+        return out["bound"].cpu().double(), "bound"
+
+
+@dataclass(frozen=True)
+class ScoreSDE(Paradigm):
+    t_eps: float = 1e-3
+
+    @property
+    def sde(self):
+        return sde.VPSDE()
+
+    def make_model(self, data):
+        return _continuous_net(data)
+
+    def loss(self, data, model, batch):
+        return sde.dsm_loss(model, batch, self.sde, t_eps=self.t_eps)
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        out = sde.reverse_sde_sample(self.sde, sde.model_score(model, self.sde), (n, *data.train.shape[1:]),
+                                     steps or 100, t_eps=self.t_eps, generator=generator, device=_device(model))
+        return out.x.cpu(), out.nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        out = sde.ode_log_likelihood(self.sde, sde.model_score(model, self.sde), x.to(_device(model)), 25,
+                                     t_eps=self.t_eps)
+        return -out.log_prob.detach().cpu().double(), "ode"
+
+
+@dataclass(frozen=True)
+class FlowMatching(Paradigm):
+    def make_model(self, data):
+        return _continuous_net(data)
+
+    def loss(self, data, model, batch):
+        if data.kind == "images":                 # a density needs data spread over each bin
+            batch = metrics.dequantize(batch, BIN_WIDTH)
+        return flow.cfm_loss(model, batch)
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        out = flow.sample(model, (n, *data.train.shape[1:]), steps or 50, generator=generator,
+                          device=_device(model))
+        x = out.x.cpu()
+        return (x.clamp(-1, 1) if data.kind == "images" else x), out.nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        x = x.to(_device(model))
+        if data.kind == "points":
+            return -flow.log_likelihood(model, x, steps=25).log_prob.detach().cpu().double(), "ode"
+        y = metrics.dequantize(x, BIN_WIDTH, generator=generator)
+        out = flow.log_likelihood(model, y, steps=20, divergence="rademacher", generator=generator)
+        nll = metrics.dequantized_nll(-out.log_prob.detach().cpu().double(), x[0].numel(), BIN_WIDTH)
+        return nll, "ode"
+
+
+# -- masked diffusion: a bidirectional transformer that fills in MASK tokens
+
+@dataclass(frozen=True)
+class MaskedDiffusion(Paradigm):
+    def _vocab(self, data):                        # (token vocabulary, sequence length); MASK = vocabulary
+        return (digits.N_LEVELS, 64) if data.kind == "images" else (surnames.VOCAB_SIZE, 14)
+
+    def _tokens(self, data, x):
+        return _levels(x).flatten(1) if data.kind == "images" else x
+
+    def make_model(self, data):
+        vocab, length = self._vocab(data)
+        return transformer.Transformer(transformer.TransformerConfig(
+            vocab_size=vocab + 1, block_size=length, n_layer=2, n_head=4, n_embd=utils.pick(64, 128),
+            causal=False))
+
+    def loss(self, data, model, batch):
+        return masked.masked_loss(model, self._tokens(data, batch), self._vocab(data)[0], estimator="size")
+
+    def sample(self, data, model, n, steps=None, generator=None):
+        vocab, length = self._vocab(data)
+        out = masked.sample(model, n, length, vocab, steps=steps or length // 2, generator=generator)
+        x = out.x.cpu()
+        if data.kind == "images":
+            return digits.levels_to_continuous(x.reshape(n, 1, 8, 8)), out.nfe
+        return x, out.nfe
+
+    def likelihood(self, data, model, x, generator=None):
+        tokens = self._tokens(data, x).to(_device(model))
+        return masked.nelbo(model, tokens, self._vocab(data)[0], generator=generator).cpu(), "bound"
+
+
+PARADIGMS: tuple[Paradigm, ...] = (
+    AutoRegressive("AR", "autoregressive", "previous tokens (x before y; earlier letters)",
+                   ("mixture2d", "surnames"), _caps(exact_likelihood=True, streaming=True)),
+    PixelCNNParadigm("PixelCNN", "autoregressive", "previous pixels in raster order", ("digits",),
+                     _caps(exact_likelihood=True, streaming=True)),
+    VARParadigm("VAR", "autoregressive", "all coarser scales", ("digits",), _caps(few_step=True)),
+    DDPM("DDPM/DDIM", "diffusion", "the noise level and the noisy sample", ("mixture2d", "digits"),
+         _caps(infilling=True, guidance=True, few_step=True), steps_options=(5, 10, 25, 50, 200)),
+    ScoreSDE("SDE/PF-ODE", "score", "the noise level and the noisy sample", ("mixture2d",),
+             _caps(exact_likelihood=True, few_step=True), steps_options=(10, 25, 50, 100, 400)),
+    FlowMatching("Flow matching", "flow", "the time and the current point", ("mixture2d", "digits"),
+                 _caps(exact_likelihood=True, few_step=True), steps_options=(2, 5, 10, 25, 50)),
+    MaskedDiffusion("Masked diffusion", "discrete diffusion", "the visible tokens (the mask)",
+                    ("digits", "surnames"), _caps(infilling=True, few_step=True)),
+)
+
+
+def paradigms(names=None) -> tuple[Paradigm, ...]:
+    """The paradigms called ``names`` (all by default), in the book's order."""
+    if names is None:
+        return PARADIGMS
+    known = {p.name: p for p in PARADIGMS}
+    for n in names:
+        utils.check_in("names", n, tuple(known))
+    return tuple(known[n] for n in names)
+
+
+# ---- the benchmark -----------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One trained paradigm on one dataset: the model, its training history and its table row."""
+
+    paradigm: Paradigm
+    data: Dataset
+    model: torch.nn.Module
+    history: train.History
+    row: dict = field(default_factory=dict)
+    sweep: list = field(default_factory=list)
+
+
+def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
+             generator: torch.Generator | None = None, steps: int | None = None) -> dict:
+    """NLL (nats per dimension, with its kind), quality ratio, NFE and sampling time of one model."""
+    model.eval()
+    start = time.perf_counter()
+    with torch.no_grad():
+        x, nfe = p.sample(data, model, n_samples, steps=steps, generator=generator)
+    sample_seconds = time.perf_counter() - start
+    row = {"nfe": nfe, "sample_ms": 1000 * sample_seconds / n_samples,
+           "quality_ratio": data.quality(x, generator)}
+    if steps is None:
+        x_eval = data.test[:n_eval]
+        nats, kind = p.likelihood(data, model, x_eval, generator=generator)
+        row["nll_kind"] = kind or "none"
+        row["nll"] = float(nats.sum() / data.dims(x_eval).sum()) if nats is not None else float("nan")
+    return row
+
+
+DEFAULT_BUDGET = {"mixture2d": 8.0, "digits": 20.0, "surnames": 10.0}   # seconds per paradigm
+
+
+def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_samples: int | None = None,
+        n_eval: int | None = None, sweep: bool = True, seed: int = 0, progress: bool = True,
+        device=None) -> tuple[list[Run], float]:
+    """Train every applicable paradigm on every dataset for ``budget`` seconds and evaluate it.
+
+    ``budget`` is one number of seconds for every dataset or a dict ``{dataset: seconds}``
+    (default :data:`DEFAULT_BUDGET`, ten times more at ``UNIGEN_SCALE=large``); each
+    paradigm gets the same budget on a dataset, and the learning rate follows a cosine over it.
+
+    Returns the runs (each with its table ``row`` and, on 2-D data when ``sweep``, the
+    quality-vs-NFE ``sweep`` over ``steps_options``) and the total wall time in seconds.
+    """
+    for d in datasets:
+        utils.check_in("datasets", d, DATASETS)
+    if budget is None:
+        budget = utils.pick(DEFAULT_BUDGET, {k: 10 * v for k, v in DEFAULT_BUDGET.items()})
+    if not isinstance(budget, dict):
+        budget = {d: budget for d in datasets}
+    for d in datasets:
+        utils.check_positive("budget", budget.get(d))
+    n_samples = n_samples or utils.pick(500, 2000)
+    n_eval = n_eval or utils.pick(200, 1000)
+    device = device or utils.get_device()
+    start = time.perf_counter()
+    plan = [(p, name) for name in datasets for p in paradigms(names) if name in p.datasets]
+    bar = tqdm(total=len(plan), desc="compare", disable=not progress, leave=False)
+    runs, loaded = [], {}
+    for p, name in plan:
+        data = loaded.setdefault(name, load_dataset(name))
+        bar.set_postfix_str(f"{p.name} on {name}")
+        utils.seed_everything(seed)
+        gen = torch.Generator().manual_seed(seed)
+        model = p.make_model(data).to(device)
+        hist = train.train(model, lambda m, b, p=p, data=data: p.loss(data, m, b), data.train,
+                           seconds=budget[name], batch_size=256 if data.kind == "points" else 128, lr=2e-3,
+                           generator=gen, device=device, progress=False, schedule="budget")
+        row = {"paradigm": p.name, "family": p.family, "dataset": name, "conditions_on": p.conditions_on,
+               "params": sum(q.numel() for q in model.parameters()),
+               "train_seconds": hist.seconds, "train_steps": hist.steps}
+        row.update(evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval, generator=gen))
+        row.update(p.capabilities)
+        r = Run(p, data, model, hist, row)
+        if sweep and data.kind == "points":
+            for steps in p.steps_options:
+                r.sweep.append({"steps": steps, **evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval,
+                                                           generator=gen, steps=steps)})
+        runs.append(r)
+        bar.update(1)
+    bar.close()
+    return runs, time.perf_counter() - start
+
+
+def pareto_front(cost: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` bool: the points that no other point beats on both ``cost`` and ``error`` (lower is better).
+
+    A point is dominated when another has ``cost <=`` and ``error <=`` with at least one strict.
+    """
+    cost = utils.check_tensor("cost", cost, dim=1)
+    error = utils.check_tensor("error", error, dim=1)
+    if cost.shape != error.shape:
+        raise ValueError(f"cost and error must have the same shape, got {tuple(cost.shape)} and {tuple(error.shape)}")
+    c, e = cost[:, None], error[:, None]
+    dominated = ((cost[None] <= c) & (error[None] <= e) & ((cost[None] < c) | (error[None] < e))).any(1)
+    return ~dominated
+
+
+_COLUMNS = [("dataset", "data", "{}"), ("paradigm", "paradigm", "{}"), ("params", "params", "{:,}"),
+            ("nll", "NLL (nats/dim)", "{:.3f}"), ("nll_kind", "NLL kind", "{}"),
+            ("quality_ratio", "quality ratio", "{:.2f}"), ("nfe", "NFE", "{}"),
+            ("sample_ms", "ms/sample", "{:.2f}"), ("train_seconds", "train s", "{:.1f}"),
+            ("train_steps", "steps", "{}")] + [(c, c.replace("_", " "), None) for c in CAPABILITIES]
+
+
+def to_markdown(rows: list[dict]) -> str:
+    """The comparison table in Markdown, one row per paradigm and dataset."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("rows must be a list of dicts (Run.row)")
+    lines = ["| " + " | ".join(h for _, h, _ in _COLUMNS) + " |", "|" + " --- |" * len(_COLUMNS)]
+    for r in rows:
+        cells = []
+        for key, _, fmt in _COLUMNS:
+            v = r.get(key)
+            if fmt is None:
+                cells.append("✓" if v else "")
+            elif isinstance(v, float) and math.isnan(v):
+                cells.append("n/a")
+            else:
+                cells.append(fmt.format(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> dict:
+    """Command line: run the benchmark, write ``results/compare.json`` and ``results/compare.md``."""
+    parser = argparse.ArgumentParser(prog="python -m unigen.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=None, help="training seconds per paradigm and dataset")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--samples", type=int, default=None, help="samples per model for the quality ratio")
+    parser.add_argument("--eval", type=int, default=None, help="test examples for the NLL")
+    parser.add_argument("--out", default=None, help="folder for compare.json/.md (default: results/)")
+    args = parser.parse_args(argv)
+    runs, total = run(args.datasets, budget=args.budget, n_samples=args.samples, n_eval=args.eval)
+    rows = [r.row for r in runs]
+    result = {"scale": utils.scale(), "total_seconds": total,
+              "paradigms_compared": len({r["paradigm"] for r in rows}), "rows": rows,
+              "sweep": [{"paradigm": r.paradigm.name, "dataset": r.data.name, **s} for r in runs for s in r.sweep]}
+    out = utils.project_dir("results") if args.out is None else Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compare.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
+    (out / "compare.md").write_text(to_markdown(rows) + "\n")
+    print(to_markdown(rows))
+    print(f"\n{result['paradigms_compared']} paradigms in {total:.0f} s; wrote {out / 'compare.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
