@@ -1,4 +1,4 @@
-"""Tests for unigen.nn.grid: the posterior over grid levels against brute force, the module, bad input."""
+"""Tests for unigen.nn.grid: the posterior over levels against brute force, bad input."""
 import pytest
 import torch
 
@@ -13,7 +13,8 @@ def brute_force(x, a, s, logits, dequantized):
     n = 2001 if dequantized else 1
     u = (torch.arange(n, dtype=torch.float64) + 0.5) / n - 0.5 if dequantized else torch.zeros(1)
     y = (LEVELS[:, None] + 0.125 * u[None]).reshape(-1)                       # (L * n,)
-    logp = logits.repeat_interleave(n, -1) - 0.5 * ((x[..., None] - a[:, None, None] * y) / s[:, None, None]) ** 2
+    z = (x[..., None] - a[:, None, None] * y) / s[:, None, None]
+    logp = logits.repeat_interleave(n, -1) - 0.5 * z**2
     return (logp.softmax(-1) * y).sum(-1)
 
 
@@ -30,14 +31,16 @@ def test_posterior_mean_matches_brute_force(dequantized, a0, s0):
 
 def test_small_noise_snaps_to_the_grid():
     x0 = LEVELS[torch.randint(0, 17, (3, 8), generator=torch.Generator().manual_seed(1))]
-    a, s = torch.full((3,), 0.9999, dtype=torch.float64), torch.full((3,), 0.005, dtype=torch.float64)
+    a = torch.full((3,), 0.9999, dtype=torch.float64)
+    s = torch.full((3,), 0.005, dtype=torch.float64)
     x_t = a[:, None] * x0 + 0.01 * torch.randn(3, 8, dtype=torch.float64)
     flat = torch.zeros(3, 8, 17, dtype=torch.float64)
     torch.testing.assert_close(grid.grid_posterior_mean(x_t, a, s, flat, LEVELS), x0)
 
 
 def test_denoiser_shapes_gradients_and_bad_input():
-    net = grid.GridDenoiser(mlp.TimeMLP(dim=6, hidden=16, depth=1), schedules.LinearPath(), dequantized=True)
+    body = mlp.TimeMLP(dim=6, hidden=16, depth=1)
+    net = grid.GridDenoiser(body, schedules.LinearPath(), dequantized=True)
     x, t = torch.randn(5, 6), torch.rand(5) * 0.98 + 0.01
     out = net(x, t)
     assert out.shape == (5, 6) and (out.abs() <= 1 + 1 / 16).all()

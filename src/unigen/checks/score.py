@@ -82,7 +82,10 @@ def vp_pf_velocity(fn, **kw) -> None:
 
 
 def discretized_log_prob(fn, **kw) -> None:
-    """Exercise: ``fn(x (B, D), mean (B, D), std float) -> (B, D)``, log-mass of each pixel's bin, 17 levels on [-1, 1]."""
+    """Exercise: ``fn(x (B, D), mean (B, D), std float) -> (B, D)``, the log-mass of each bin.
+
+    17 levels on [-1, 1], edge bins open, as :func:`unigen.metrics.discretized_gaussian_log_prob`.
+    """
     def make(gen):
         B, D = int(torch.randint(1, 6, (1,), generator=gen)), 4
         x = torch.randint(0, 17, (B, D), generator=gen).double() / 8 - 1
@@ -97,7 +100,10 @@ def discretized_log_prob(fn, **kw) -> None:
 
 
 def dequantized_bpd(fn, **kw) -> None:
-    """Exercise: ``fn(log_p (B,), dims int, n_levels int) -> (B,)``, discrete bits/dim bound from a density on [-1, 1]."""
+    """Exercise: ``fn(log_p (B,), dims int, n_levels int) -> (B,)``, the discrete bits/dim bound.
+
+    ``log_p`` is the log-density of dequantised data on [-1, 1] with ``n_levels`` levels.
+    """
     def make(gen):
         B = int(torch.randint(1, 6, (1,), generator=gen))
         dims = int(torch.randint(1, 100, (1,), generator=gen))
@@ -105,6 +111,7 @@ def dequantized_bpd(fn, **kw) -> None:
             int(torch.randint(2, 300, (1,), generator=gen))
 
     def reference(log_p, dims, n_levels):
-        return metrics.bits_per_dim(metrics.dequantized_nll(-log_p, dims, 2.0 / (n_levels - 1)), dims)
+        nll = metrics.dequantized_nll(-log_p, dims, 2.0 / (n_levels - 1))
+        return metrics.bits_per_dim(nll, dims)
     reference.__name__ = "dequantized_bpd"
     compare(fn, reference, make, name="dequantized_bpd", **kw)

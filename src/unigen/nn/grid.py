@@ -1,4 +1,4 @@
-r"""A denoiser for data on a grid of levels: a network's guess, sharpened by the exact likelihood of each pixel.
+r"""A denoiser for data on a grid: a network's guess, sharpened by each pixel's exact likelihood.
 
 Introduced in *Likelihoods in bits/dim* (Part IV). Digits take 17 levels, so given a noisy
 pixel :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon` the posterior over its level is known in
@@ -16,7 +16,8 @@ with :math:`\pi_\ell \propto \exp(-(c_\ell - m)^2 / 2\tau_t^2)` around the netwo
 (``dequantized=False``; then :math:`\mathbb E[x_0\mid\ell, x_t] = c_\ell`) or uniform in each bin
 (``dequantized=True``; then :math:`p(x_t\mid\ell)` is a difference of normal CDFs and
 :math:`\mathbb E[x_0\mid\ell, x_t]` the mean of a truncated normal). The output is
-:math:`\hat x_0` ``(B, D)``; :func:`unigen.flow.reparameterize` reads it as ε, a score or a velocity.
+:math:`\hat x_0` ``(B, D)``; :func:`unigen.flow.reparameterize` reads it as ε, a score or a
+velocity.
 """
 from __future__ import annotations
 
@@ -37,12 +38,12 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def grid_posterior_mean(x_t: torch.Tensor, alpha_t: torch.Tensor, sigma_t: torch.Tensor,
                         prior_logits: torch.Tensor, levels: torch.Tensor, *,
                         dequantized: bool = False) -> torch.Tensor:
-    r""":math:`\mathbb E[x_0 \mid x_t]` per pixel when :math:`x_0` sits on ``levels`` with prior ``softmax(prior_logits)``.
+    r""":math:`\mathbb E[x_0 \mid x_t]` per pixel, for :math:`x_0` on ``levels`` with a given prior.
 
     ``x_t`` is ``(B, D)``, ``alpha_t`` and ``sigma_t`` are ``(B,)`` (:math:`\sigma_t > 0`),
-    ``prior_logits`` is ``(B, D, L)`` and ``levels`` ``(L,)`` equally spaced bin centres. With
-    ``dequantized=True`` each level stands for the uniform density on its bin of width
-    :math:`\Delta` = the spacing of ``levels``.
+    ``prior_logits`` ``(B, D, L)`` give the prior ``softmax(prior_logits)`` over the ``levels``
+    ``(L,)``, equally spaced bin centres. With ``dequantized=True`` each level stands for the
+    uniform density on its bin of width :math:`\Delta` = the spacing of ``levels``.
     """
     check_tensor("x_t", x_t, dim=2, floating=True)
     check_tensor("levels", levels, dim=1, floating=True)
@@ -57,15 +58,17 @@ def grid_posterior_mean(x_t: torch.Tensor, alpha_t: torch.Tensor, sigma_t: torch
         log_lik = -0.5 * ((x - a * c) / s) ** 2
         return ((prior_logits + log_lik).softmax(-1) * c).sum(-1)
     delta = (c[1] - c[0]).abs()
-    lo, hi = (x - a * (c + delta / 2)) / s, (x - a * (c - delta / 2)) / s        # z-range of the bin
+    lo, hi = (x - a * (c + delta / 2)) / s, (x - a * (c - delta / 2)) / s     # z-range of the bin
     width = hi - lo                                                                 # a * delta / s
     narrow = width < 1e-3                          # the bin looks like a point: midpoint rule
     mid = 0.5 * (lo + hi)
-    hi_safe = torch.where(narrow, lo + 1.0, hi)   # keeps the unused branch finite (and its gradient)
+    hi_safe = torch.where(narrow, lo + 1.0, hi)     # the unused branch and its gradient stay finite
     log_mass = log_normal_mass(lo, hi_safe)
-    log_lik = torch.where(narrow, -0.5 * mid**2 - _LOG_SQRT_2PI + torch.log(width.clamp_min(1e-30)), log_mass)
+    log_point = -0.5 * mid**2 - _LOG_SQRT_2PI + torch.log(width.clamp_min(1e-30))
+    log_lik = torch.where(narrow, log_point, log_mass)
     # mean of the truncated normal in x0: (x_t + sigma * (phi(hi) - phi(lo)) / mass) / alpha
-    ratio = torch.exp(-0.5 * hi**2 - _LOG_SQRT_2PI - log_mass) - torch.exp(-0.5 * lo**2 - _LOG_SQRT_2PI - log_mass)
+    ratio = torch.exp(-0.5 * hi**2 - _LOG_SQRT_2PI - log_mass) \
+        - torch.exp(-0.5 * lo**2 - _LOG_SQRT_2PI - log_mass)
     inside = (x + s * ratio) / a.clamp_min(1e-12)
     nearly_flat = c + delta**2 / 12 * a * (x - a * c) / s**2          # first order in the width
     mean_l = torch.where(narrow, nearly_flat, inside)
@@ -74,14 +77,15 @@ def grid_posterior_mean(x_t: torch.Tensor, alpha_t: torch.Tensor, sigma_t: torch
 
 
 class GridDenoiser(nn.Module):
-    r"""``(x_t (B, D), t (B,)) -> x0_hat (B, D)`` for data on ``n_levels`` levels of [-1, 1], on a Gaussian ``path``.
+    r"""``(x_t (B, D), t (B,)) -> x0_hat (B, D)`` for data on ``n_levels`` levels of [-1, 1].
 
-    ``body`` (e.g. :class:`~unigen.nn.mlp.TimeMLP`) maps ``(x_t, t)`` to the guess :math:`m` ``(B, D)``;
-    a small network of the log-SNR gives the width :math:`\tau_t`; :func:`grid_posterior_mean`
-    combines them with the exact likelihood of each pixel.
+    ``body`` (e.g. :class:`~unigen.nn.mlp.TimeMLP`) maps ``(x_t, t)`` to the guess :math:`m`
+    ``(B, D)``; a small network of the log-SNR gives the width :math:`\tau_t`; and
+    :func:`grid_posterior_mean` combines them with the exact likelihood of each pixel.
     """
 
-    def __init__(self, body: nn.Module, path: GaussianPath, *, n_levels: int = 17, dequantized: bool = False):
+    def __init__(self, body: nn.Module, path: GaussianPath, *, n_levels: int = 17,
+                 dequantized: bool = False):
         super().__init__()
         if not isinstance(path, GaussianPath):
             raise ValueError(f"path must be a schedules.GaussianPath, got {type(path).__name__}")
