@@ -420,9 +420,10 @@ def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
 
 
 DEFAULT_BUDGET = {"mixture2d": 8.0, "digits": 20.0, "surnames": 10.0}   # seconds per paradigm
+DEFAULT_SAMPLES = {"mixture2d": 2000, "digits": 500, "surnames": 1000}  # samples for the quality ratio
 
 
-def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_samples: int | None = None,
+def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_samples: int | dict | None = None,
         n_eval: int | None = None, sweep: bool = True, seed: int = 0, progress: bool = True,
         device=None) -> tuple[list[Run], float]:
     """Train every applicable paradigm on every dataset for ``budget`` seconds and evaluate it.
@@ -442,7 +443,10 @@ def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_
         budget = {d: budget for d in datasets}
     for d in datasets:
         utils.check_positive("budget", budget.get(d))
-    n_samples = n_samples or utils.pick(500, 2000)
+    if n_samples is None:
+        n_samples = utils.pick(DEFAULT_SAMPLES, {"mixture2d": 8000, "digits": 1400, "surnames": 4000})
+    if not isinstance(n_samples, dict):
+        n_samples = {d: n_samples for d in datasets}
     n_eval = n_eval or utils.pick(200, 1000)
     device = device or utils.get_device()
     start = time.perf_counter()
@@ -461,12 +465,12 @@ def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_
         row = {"paradigm": p.name, "family": p.family, "dataset": name, "conditions_on": p.conditions_on,
                "params": sum(q.numel() for q in model.parameters()),
                "train_seconds": hist.seconds, "train_steps": hist.steps}
-        row.update(evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval, generator=gen))
+        row.update(evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval, generator=gen))
         row.update(p.capabilities)
         r = Run(p, data, model, hist, row)
         if sweep and data.kind == "points":
             for steps in p.steps_options:
-                r.sweep.append({"steps": steps, **evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval,
+                r.sweep.append({"steps": steps, **evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
                                                            generator=gen, steps=steps)})
         runs.append(r)
         bar.update(1)

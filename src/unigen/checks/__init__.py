@@ -19,5 +19,6 @@ from .diffusion import *  # noqa: F401,F403  Part III
 from .score import *  # noqa: F401,F403  Part IV
 from .flow import *  # noqa: F401,F403  Part V
 from .crossing import *  # noqa: F401,F403  Part VI
+from .unified import *  # noqa: F401,F403  Part VII
 
 __all__ = ["CheckFailed", "compare"]
