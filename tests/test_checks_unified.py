@@ -15,10 +15,11 @@ def test_unified_checks_accept_references():
 
 def test_unified_checks_reject_wrong_answers():
     with pytest.raises(checks.CheckFailed):
-        checks.lsb_digits(lambda n, w: tasks.lsb_digits(n, w).flip(1), quiet=True)     # most significant first
+        checks.lsb_digits(lambda n, w: tasks.lsb_digits(n, w).flip(1), quiet=True)  # MSB first
     with pytest.raises(checks.CheckFailed):
-        checks.sudoku_valid(lambda g: (g.reshape(-1, 4, 4).sort(-1).values
-                                       == torch.arange(1, 5)).all(-1).all(-1), quiet=True)   # rows only
+        def rows_only(g):
+            return (g.reshape(-1, 4, 4).sort(-1).values == torch.arange(1, 5)).all(-1).all(-1)
+        checks.sudoku_valid(rows_only, quiet=True)
     with pytest.raises(checks.CheckFailed):
         checks.pareto_front(lambda c, e: (c <= c.min()) | (e <= e.min()), quiet=True)
     with pytest.raises(checks.CheckFailed):

@@ -36,8 +36,8 @@ def test_sample_and_likelihood_shapes_on_digits():
 
 
 def test_main_writes_json_and_table(tmp_path):
-    result = compare.main(["--datasets", "mixture2d", "--budget", "0.2", "--samples", "32", "--eval", "8",
-                           "--out", str(tmp_path)])
+    result = compare.main(["--datasets", "mixture2d", "--budget", "0.2", "--samples", "32",
+                           "--eval", "8", "--out", str(tmp_path)])
     saved = json.loads((tmp_path / "compare.json").read_text())
     assert saved["paradigms_compared"] == result["paradigms_compared"] == 4
     assert {s["paradigm"] for s in saved["sweep"]} == {"DDPM/DDIM", "SDE/PF-ODE", "Flow matching"}

@@ -48,7 +48,8 @@ def test_sudoku_prior_is_a_perfect_masked_model():
         torch.testing.assert_close(nll, torch.full((4,), torch.log(torch.tensor(288.0)).item(),
                                                    dtype=torch.float64))
     # greedy infilling from a few clues always completes a valid grid
-    p, given = tasks.sudoku_puzzles(tasks.sudoku_grids()[:20], 5, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(1)
+    p, given = tasks.sudoku_puzzles(tasks.sudoku_grids()[:20], 5, generator=gen)
     out = masked.infill(prior, p, given, tasks.BLANK, order="confidence", greedy=True).x
     assert tasks.is_valid_sudoku(out).all() and torch.equal(out[given], p[given])
     assert ar.target_mask(g).all()                    # no END inside a grid: every cell counts

@@ -58,7 +58,8 @@ def bigram_tv(a, b) -> float:
     Each name is read as ``^name$`` so first and last letters count; 0 means identical frequencies.
     """
     for name, value in (("a", a), ("b", b)):
-        if not isinstance(value, (list, tuple)) or not value or not all(isinstance(s, str) for s in value):
+        if not isinstance(value, (list, tuple)) or not value \
+                or not all(isinstance(s, str) for s in value):
             raise ValueError(f"{name} must be a non-empty list of strings")
 
     def freqs(names):
@@ -71,7 +72,7 @@ def bigram_tv(a, b) -> float:
 
 @dataclass
 class Dataset:
-    """A dataset as every paradigm sees it: canonical ``train``/``test`` tensors and how to judge samples.
+    """A dataset as every paradigm sees it: canonical ``train``/``test`` tensors and a sample judge.
 
     ``kind`` is ``"points"``, ``"images"`` or ``"text"``; ``dims(x)`` counts the dimensions of
     each example that its NLL is spread over (coordinates, pixels, letters plus END).
@@ -90,33 +91,35 @@ class Dataset:
         return torch.full((len(x),), float(x[0].numel()), dtype=torch.float64)
 
     def quality(self, samples: torch.Tensor, generator: torch.Generator | None = None) -> float:
-        """Sample distance to the test split over the same distance for training data (1 = as good as data)."""
+        """Sample distance to the test split over that of training data (1 = as good as data)."""
         if self.kind == "points":
-            out = metrics.reference_ratio(metrics.energy_distance, samples.cpu(), self.test, self.train,
-                                          generator, repeats=3)
+            out = metrics.reference_ratio(metrics.energy_distance, samples.cpu(), self.test,
+                                          self.train, generator, repeats=3)
         elif self.kind == "images":
             classifier = metrics.digit_classifier(device="cpu")
-            out = metrics.reference_ratio(lambda a, b: metrics.frechet_digit_distance(a, b, classifier),
-                                          samples.cpu().clamp(-1, 1), self.test, self.train, generator,
-                                          repeats=3)
+            def fd(a, b):
+                return metrics.frechet_digit_distance(a, b, classifier)
+            out = metrics.reference_ratio(fd, samples.cpu().clamp(-1, 1), self.test, self.train,
+                                          generator, repeats=3)
         else:
             if "names" not in self._cache:
                 self._cache["names"] = (surnames.decode(self.test), surnames.decode(self.train))
-            out = metrics.reference_ratio(bigram_tv, surnames.decode(samples.cpu()), *self._cache["names"],
-                                          generator, repeats=3)
+            out = metrics.reference_ratio(bigram_tv, surnames.decode(samples.cpu()),
+                                          *self._cache["names"], generator, repeats=3)
         return out["ratio"]
 
 
 @lru_cache(maxsize=None)
 def load_dataset(name: str) -> Dataset:
-    """``mixture2d``, ``digits`` or ``surnames`` in canonical form (train and test splits); cached, do not modify."""
+    """``mixture2d``, ``digits`` or ``surnames`` in canonical form (cached: do not modify)."""
     utils.check_in("name", name, DATASETS)
     if name == "mixture2d":
         return Dataset(name, "points", mixture2d.load("train"), mixture2d.load("test"))
     if name == "digits":
         (x, y), (x_test, _) = digits.load("train"), digits.load("test")
         return Dataset(name, "images", x, x_test, labels=y)
-    return Dataset(name, "text", surnames.encode(surnames.load("train")), surnames.encode(surnames.load("test")))
+    return Dataset(name, "text", surnames.encode(surnames.load("train")),
+                   surnames.encode(surnames.load("test")))
 
 
 # ---- the common interface ------------------------------------------------------------------------
@@ -156,7 +159,7 @@ class Paradigm:
         raise NotImplementedError
 
     def likelihood(self, data: Dataset, model, x: torch.Tensor,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor | None, str | None]:
+                   generator: torch.Generator | None = None) -> tuple:
         return None, None
 
 
@@ -183,7 +186,8 @@ class AutoRegressive(Paradigm):
         vocab, block = (self.bins + 1, 2) if data.kind == "points" else (surnames.VOCAB_SIZE, 14)
         width = 64 if data.kind == "text" else 48
         return transformer.Transformer(transformer.TransformerConfig(
-            vocab_size=vocab, block_size=block, n_layer=2, n_head=4, n_embd=utils.pick(width, 2 * width)))
+            vocab_size=vocab, block_size=block, n_layer=2, n_head=4,
+            n_embd=utils.pick(width, 2 * width)))
 
     def loss(self, data, model, batch):
         return ar.ar_loss(model, self._tokens(batch) if data.kind == "points" else batch)
@@ -202,7 +206,8 @@ class AutoRegressive(Paradigm):
         if data.kind == "text":
             return -ar.log_prob(model, x.to(_device(model))), "exact"
         width = 2 * self.lim / self.bins
-        return -ar.log_prob(model, self._tokens(x).to(_device(model))) + 2 * math.log(width), "exact"
+        nll = -ar.log_prob(model, self._tokens(x).to(_device(model))) + 2 * math.log(width)
+        return nll, "exact"
 
 
 # -- autoregression for images: PixelCNN in raster order, VAR scale by scale
@@ -256,7 +261,9 @@ class DDPM(Paradigm):
     T: int = 1000
 
     def schedule(self, data):
-        return schedules.ddpm_cosine(self.T) if data.kind == "images" else schedules.ddpm_linear(self.T)
+        if data.kind == "images":
+            return schedules.ddpm_cosine(self.T)
+        return schedules.ddpm_linear(self.T)
 
     def make_model(self, data):
         return _continuous_net(data)
@@ -266,8 +273,9 @@ class DDPM(Paradigm):
 
     def sample(self, data, model, n, steps=None, generator=None):
         clip = 1.0 if data.kind == "images" else None
-        out = ddpm.ddim_sample(model, (n, *data.train.shape[1:]), self.schedule(data), steps=steps or 50,
-                               clip_x0=clip, generator=generator, device=_device(model))
+        out = ddpm.ddim_sample(model, (n, *data.train.shape[1:]), self.schedule(data),
+                               steps=steps or 50, clip_x0=clip, generator=generator,
+                               device=_device(model))
         return out.x.cpu(), out.nfe
 
     def likelihood(self, data, model, x, generator=None):
@@ -292,13 +300,14 @@ class ScoreSDE(Paradigm):
         return sde.dsm_loss(model, batch, self.sde, t_eps=self.t_eps)
 
     def sample(self, data, model, n, steps=None, generator=None):
-        out = sde.reverse_sde_sample(self.sde, sde.model_score(model, self.sde), (n, *data.train.shape[1:]),
-                                     steps or 100, t_eps=self.t_eps, generator=generator, device=_device(model))
+        score = sde.model_score(model, self.sde)
+        out = sde.reverse_sde_sample(self.sde, score, (n, *data.train.shape[1:]), steps or 100,
+                                     t_eps=self.t_eps, generator=generator, device=_device(model))
         return out.x.cpu(), out.nfe
 
     def likelihood(self, data, model, x, generator=None):
-        out = sde.ode_log_likelihood(self.sde, sde.model_score(model, self.sde), x.to(_device(model)), 25,
-                                     t_eps=self.t_eps)
+        score = sde.model_score(model, self.sde)
+        out = sde.ode_log_likelihood(self.sde, score, x.to(_device(model)), 25, t_eps=self.t_eps)
         return -out.log_prob.detach().cpu().double(), "ode"
 
 
@@ -324,7 +333,8 @@ class FlowMatching(Paradigm):
             return -flow.log_likelihood(model, x, steps=25).log_prob.detach().cpu().double(), "ode"
         y = metrics.dequantize(x, BIN_WIDTH, generator=generator)
         out = flow.log_likelihood(model, y, steps=20, divergence="rademacher", generator=generator)
-        nll = metrics.dequantized_nll(-out.log_prob.detach().cpu().double(), x[0].numel(), BIN_WIDTH)
+        nll = -out.log_prob.detach().cpu().double()
+        nll = metrics.dequantized_nll(nll, x[0].numel(), BIN_WIDTH)
         return nll, "ode"
 
 
@@ -332,7 +342,7 @@ class FlowMatching(Paradigm):
 
 @dataclass(frozen=True)
 class MaskedDiffusion(Paradigm):
-    def _vocab(self, data):                        # (token vocabulary, sequence length); MASK = vocabulary
+    def _vocab(self, data):             # (token vocabulary, sequence length); MASK = vocabulary
         return (digits.N_LEVELS, 64) if data.kind == "images" else (surnames.VOCAB_SIZE, 14)
 
     def _tokens(self, data, x):
@@ -341,15 +351,17 @@ class MaskedDiffusion(Paradigm):
     def make_model(self, data):
         vocab, length = self._vocab(data)
         return transformer.Transformer(transformer.TransformerConfig(
-            vocab_size=vocab + 1, block_size=length, n_layer=2, n_head=4, n_embd=utils.pick(64, 128),
-            causal=False))
+            vocab_size=vocab + 1, block_size=length, n_layer=2, n_head=4,
+            n_embd=utils.pick(64, 128), causal=False))
 
     def loss(self, data, model, batch):
-        return masked.masked_loss(model, self._tokens(data, batch), self._vocab(data)[0], estimator="size")
+        tokens = self._tokens(data, batch)
+        return masked.masked_loss(model, tokens, self._vocab(data)[0], estimator="size")
 
     def sample(self, data, model, n, steps=None, generator=None):
         vocab, length = self._vocab(data)
-        out = masked.sample(model, n, length, vocab, steps=steps or length // 2, generator=generator)
+        out = masked.sample(model, n, length, vocab, steps=steps or length // 2,
+                            generator=generator)
         x = out.x.cpu()
         if data.kind == "images":
             return digits.levels_to_continuous(x.reshape(n, 1, 8, 8)), out.nfe
@@ -403,7 +415,7 @@ class Run:
 
 def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
              generator: torch.Generator | None = None, steps: int | None = None) -> dict:
-    """NLL (nats per dimension, with its kind), quality ratio, NFE and sampling time of one model."""
+    """NLL (nats per dimension, and its kind), quality ratio, NFE and sampling time of a model."""
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
@@ -415,16 +427,17 @@ def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
         x_eval = data.test[:n_eval]
         nats, kind = p.likelihood(data, model, x_eval, generator=generator)
         row["nll_kind"] = kind or "none"
-        row["nll"] = float(nats.sum() / data.dims(x_eval).sum()) if nats is not None else float("nan")
+        row["nll"] = float("nan") if nats is None else float(nats.sum() / data.dims(x_eval).sum())
     return row
 
 
 DEFAULT_BUDGET = {"mixture2d": 8.0, "digits": 20.0, "surnames": 10.0}   # seconds per paradigm
-DEFAULT_SAMPLES = {"mixture2d": 2000, "digits": 500, "surnames": 1000}  # samples for the quality ratio
+DEFAULT_SAMPLES = {"mixture2d": 2000, "digits": 500, "surnames": 1000}  # for the quality ratio
 
 
-def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_samples: int | dict | None = None,
-        n_eval: int | None = None, sweep: bool = True, seed: int = 0, progress: bool = True,
+def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None,
+        n_samples: int | dict | None = None, n_eval: int | None = None,
+        sweep: bool = True, seed: int = 0, progress: bool = True,
         device=None) -> tuple[list[Run], float]:
     """Train every applicable paradigm on every dataset for ``budget`` seconds and evaluate it.
 
@@ -444,7 +457,8 @@ def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_
     for d in datasets:
         utils.check_positive("budget", budget.get(d))
     if n_samples is None:
-        n_samples = utils.pick(DEFAULT_SAMPLES, {"mixture2d": 8000, "digits": 1400, "surnames": 4000})
+        large = {"mixture2d": 8000, "digits": 1400, "surnames": 4000}
+        n_samples = utils.pick(DEFAULT_SAMPLES, large)
     if not isinstance(n_samples, dict):
         n_samples = {d: n_samples for d in datasets}
     n_eval = n_eval or utils.pick(200, 1000)
@@ -460,18 +474,21 @@ def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_
         gen = torch.Generator().manual_seed(seed)
         model = p.make_model(data).to(device)
         hist = train.train(model, lambda m, b, p=p, data=data: p.loss(data, m, b), data.train,
-                           seconds=budget[name], batch_size=256 if data.kind == "points" else 128, lr=2e-3,
-                           generator=gen, device=device, progress=False, schedule="budget")
-        row = {"paradigm": p.name, "family": p.family, "dataset": name, "conditions_on": p.conditions_on,
+                           seconds=budget[name], batch_size=256 if data.kind == "points" else 128,
+                           lr=2e-3, generator=gen, device=device, progress=False, schedule="budget")
+        row = {"paradigm": p.name, "family": p.family, "dataset": name,
+               "conditions_on": p.conditions_on,
                "params": sum(q.numel() for q in model.parameters()),
                "train_seconds": hist.seconds, "train_steps": hist.steps}
-        row.update(evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval, generator=gen))
+        row.update(evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
+                            generator=gen))
         row.update(p.capabilities)
         r = Run(p, data, model, hist, row)
         if sweep and data.kind == "points":
             for steps in p.steps_options:
-                r.sweep.append({"steps": steps, **evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
-                                                           generator=gen, steps=steps)})
+                point = evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
+                                 generator=gen, steps=steps)
+                r.sweep.append({"steps": steps, **point})
         runs.append(r)
         bar.update(1)
     bar.close()
@@ -479,16 +496,18 @@ def run(datasets=DATASETS, names=None, *, budget: float | dict | None = None, n_
 
 
 def pareto_front(cost: torch.Tensor, error: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` bool: the points that no other point beats on both ``cost`` and ``error`` (lower is better).
+    """``(N,)`` bool: the points that no other point beats on both ``cost`` and ``error``.
 
     A point is dominated when another has ``cost <=`` and ``error <=`` with at least one strict.
     """
     cost = utils.check_tensor("cost", cost, dim=1)
     error = utils.check_tensor("error", error, dim=1)
     if cost.shape != error.shape:
-        raise ValueError(f"cost and error must have the same shape, got {tuple(cost.shape)} and {tuple(error.shape)}")
+        raise ValueError(f"cost and error must have the same shape, "
+                         f"got {tuple(cost.shape)} and {tuple(error.shape)}")
     c, e = cost[:, None], error[:, None]
-    dominated = ((cost[None] <= c) & (error[None] <= e) & ((cost[None] < c) | (error[None] < e))).any(1)
+    no_worse = (cost[None] <= c) & (error[None] <= e)
+    dominated = (no_worse & ((cost[None] < c) | (error[None] < e))).any(1)
     return ~dominated
 
 
@@ -519,25 +538,31 @@ def to_markdown(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> dict:
-    """Command line: run the benchmark, write ``results/compare.json`` and ``results/compare.md``."""
-    parser = argparse.ArgumentParser(prog="python -m unigen.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=None, help="training seconds per paradigm and dataset")
+    """Command line: run the benchmark; write ``results/compare.json`` and ``compare.md``."""
+    parser = argparse.ArgumentParser(prog="python -m unigen.compare",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=float, default=None,
+                        help="training seconds per paradigm and dataset")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--samples", type=int, default=None, help="samples per model for the quality ratio")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="samples per model for the quality ratio")
     parser.add_argument("--eval", type=int, default=None, help="test examples for the NLL")
-    parser.add_argument("--out", default=None, help="folder for compare.json/.md (default: results/)")
+    parser.add_argument("--out", default=None,
+                        help="folder for compare.json/.md (default: results/)")
     args = parser.parse_args(argv)
     runs, total = run(args.datasets, budget=args.budget, n_samples=args.samples, n_eval=args.eval)
     rows = [r.row for r in runs]
     result = {"scale": utils.scale(), "total_seconds": total,
               "paradigms_compared": len({r["paradigm"] for r in rows}), "rows": rows,
-              "sweep": [{"paradigm": r.paradigm.name, "dataset": r.data.name, **s} for r in runs for s in r.sweep]}
+              "sweep": [{"paradigm": r.paradigm.name, "dataset": r.data.name, **s}
+                        for r in runs for s in r.sweep]}
     out = utils.project_dir("results") if args.out is None else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "compare.json").write_text(json.dumps(result, indent=2, default=float) + "\n")
     (out / "compare.md").write_text(to_markdown(rows) + "\n")
     print(to_markdown(rows))
-    print(f"\n{result['paradigms_compared']} paradigms in {total:.0f} s; wrote {out / 'compare.json'}")
+    print(f"\n{result['paradigms_compared']} paradigms in {total:.0f} s; "
+          f"wrote {out / 'compare.json'}")
     return result
 
 

@@ -30,7 +30,7 @@ def sudoku_valid(fn, **kw) -> None:
     def make(gen):
         B = int(torch.randint(2, 8, (1,), generator=gen))
         g = grids[torch.randint(0, len(grids), (B,), generator=gen)].clone()
-        for b in range(0, B, 2):                       # break every other grid, in one of three ways
+        for b in range(0, B, 2):                   # break every other grid, in one of three ways
             r, c1, c2 = torch.randperm(4, generator=gen)[:3].tolist()
             kind = (b // 2) % 3
             if kind == 0:                              # swap in a row: the rows stay valid
@@ -48,7 +48,7 @@ def sudoku_valid(fn, **kw) -> None:
 
 
 def pareto_front(fn, **kw) -> None:
-    """Exercise: ``fn(cost (N,), error (N,)) -> (N,)`` bool, the points no other point beats on both."""
+    """Exercise: ``fn(cost (N,), error (N,)) -> (N,)`` bool, the undominated points."""
     def make(gen):
         N = int(torch.randint(1, 9, (1,), generator=gen))
         return (torch.randint(1, 5, (N,), generator=gen).double(),
@@ -61,7 +61,7 @@ def pareto_front(fn, **kw) -> None:
 
 
 def bigram_tv(fn, **kw) -> None:
-    """Exercise: ``fn(a: list[str], b: list[str]) -> float``, the TV distance of their bigram frequencies."""
+    """Exercise: ``fn(a: list[str], b: list[str]) -> float``, TV distance of bigram frequencies."""
     letters = "abc"
 
     def word(gen):

@@ -26,7 +26,8 @@ from ..utils import check_tensor
 from .splits import take_split
 
 __all__ = [
-    "PLUS", "EQUALS", "ADD_VOCAB", "lsb_digits", "from_lsb_digits", "addition", "addition_answer_slice",
+    "PLUS", "EQUALS", "ADD_VOCAB", "lsb_digits", "from_lsb_digits", "addition",
+    "addition_answer_slice",
     "BLANK", "SUDOKU_VOCAB", "sudoku_grids", "is_valid_sudoku", "sudoku_split", "sudoku_puzzles",
     "SudokuPrior",
 ]
@@ -44,7 +45,7 @@ def _check_width(width) -> int:
 
 
 def lsb_digits(n: torch.Tensor, width: int) -> torch.Tensor:
-    """Decimal digits of non-negative integers ``n (B,)``, least significant first: ``(B, width)``."""
+    """Decimal digits of integers ``n (B,)`` >= 0, least significant first: ``(B, width)``."""
     check_tensor("n", n, dim=1, floating=False)
     _check_width(width)
     if n.numel() and (n.min() < 0 or n.max() >= 10 ** width):
@@ -54,7 +55,7 @@ def lsb_digits(n: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def from_lsb_digits(digits: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`lsb_digits`: ``(B, w)`` digits 0..9, least significant first -> ``(B,)`` integers."""
+    """Inverse of :func:`lsb_digits`: ``(B, w)`` digits, least significant first -> ``(B,)``."""
     check_tensor("digits", digits, dim=2, floating=False)
     if digits.numel() and (digits.min() < 0 or digits.max() > 9):
         raise ValueError("digits must lie in 0..9")
@@ -63,7 +64,7 @@ def from_lsb_digits(digits: torch.Tensor) -> torch.Tensor:
 
 
 def addition(n: int, width: int = 3, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` random sums of two ``width``-digit numbers as token rows ``(n, 3 width + 3)`` (see the module doc)."""
+    """``n`` random sums of two ``width``-digit numbers as token rows ``(n, 3 width + 3)``."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     _check_width(width)
@@ -90,12 +91,13 @@ def _groups() -> torch.Tensor:
     """``(12, 4)`` cell indices of the 4 rows, 4 columns and 4 boxes of a 4x4 grid."""
     rows = [[4 * r + c for c in range(4)] for r in range(4)]
     cols = [[4 * r + c for r in range(4)] for c in range(4)]
-    boxes = [[4 * (br + i) + bc + j for i in range(2) for j in range(2)] for br in (0, 2) for bc in (0, 2)]
+    boxes = [[4 * (br + i) + bc + j for i in range(2) for j in range(2)]
+             for br in (0, 2) for bc in (0, 2)]
     return torch.tensor(rows + cols + boxes)
 
 
 def is_valid_sudoku(grids: torch.Tensor) -> torch.Tensor:
-    """``(B,)`` bool: each row of ``grids (B, 16)`` (values 1..4, raster order) is a solved 4x4 sudoku."""
+    """``(B,)`` bool: whether each row of ``grids (B, 16)`` (raster order) is a solved sudoku."""
     check_tensor("grids", grids, dim=2, floating=False)
     if grids.shape[1] != 16:
         raise ValueError(f"grids must have 16 cells per row, got shape {tuple(grids.shape)}")
@@ -105,7 +107,7 @@ def is_valid_sudoku(grids: torch.Tensor) -> torch.Tensor:
 
 @lru_cache(maxsize=1)
 def _all_grids() -> torch.Tensor:
-    """Backtracking over the cells in raster order, keeping rows, columns and boxes free of repeats."""
+    """Backtracking over the cells in raster order; rows, columns and boxes stay free of repeats."""
     groups = _groups().tolist()
     peers = [sorted({j for g in groups if i in g for j in g} - {i}) for i in range(16)]
     out, grid = [], [0] * 16
@@ -169,6 +171,7 @@ class SudokuPrior(torch.nn.Module):
         if x_t.shape[1] != 16:
             raise ValueError(f"x_t must have 16 cells per row, got shape {tuple(x_t.shape)}")
         visible = x_t != self.mask_id
-        agree = ((self.grids[None] == x_t[:, None]) | ~visible[:, None]).all(-1).float()   # (B, 288)
-        counts = torch.einsum("bg,gcv->bcv", agree, self.onehot)                           # (B, 16, V)
+        same = (self.grids[None] == x_t[:, None]) | ~visible[:, None]        # (B, 288, 16)
+        agree = same.all(-1).float()                                          # (B, 288)
+        counts = torch.einsum("bg,gcv->bcv", agree, self.onehot)              # (B, 16, V)
         return counts.log()
