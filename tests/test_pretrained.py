@@ -1,0 +1,38 @@
+import pytest
+import torch
+
+from unigen import pretrained
+
+
+def test_save_load_round_trip(tmp_path):
+    model, hist = pretrained.train_recipe("ddim_digits_unet", steps=2, progress=False)
+    file = pretrained.save("ddim_digits_unet", model, hist.seconds, file=tmp_path / "w.pt")
+    loaded, meta = pretrained.load("ddim_digits_unet", file=file)
+    assert meta["recipe"] == pretrained.RECIPES["ddim_digits_unet"]
+    x, t = torch.randn(3, 1, 8, 8), torch.rand(3)
+    torch.testing.assert_close(loaded(x, t), model(x, t))
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+
+
+def test_recipe_mismatch_is_refused(tmp_path, monkeypatch):
+    model = pretrained.build("ddim_digits_unet")
+    file = pretrained.save("ddim_digits_unet", model, 0.0, file=tmp_path / "w.pt")
+    changed = dict(pretrained.RECIPES["ddim_digits_unet"], steps=1)
+    monkeypatch.setitem(pretrained.RECIPES, "ddim_digits_unet", changed)
+    with pytest.raises(ValueError, match="rerun"):
+        pretrained.load("ddim_digits_unet", file=file)
+
+
+def test_shipped_checkpoints_load():
+    for name in pretrained.RECIPES:
+        model, meta = pretrained.load(name)
+        assert meta["recipe"]["steps"] > 0 and meta["seconds"] > 0
+        assert sum(p.numel() for p in model.parameters()) == sum(
+            p.numel() for p in pretrained.build(name).parameters())
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="name"):
+        pretrained.path("no_such_model")
+    with pytest.raises(FileNotFoundError, match="train_weights"):
+        pretrained.load("ddim_digits_unet", file=tmp_path / "missing.pt")
