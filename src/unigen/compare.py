@@ -279,9 +279,10 @@ class DDPM(Paradigm):
         return out.x.cpu(), out.nfe
 
     def likelihood(self, data, model, x, generator=None):
-        decoder = "discretized" if data.kind == "images" else "gaussian"
+        # every step on points; on images 100 stratified steps (an unbiased estimate of the sum)
+        decoder, n_steps = ("discretized", 100) if data.kind == "images" else ("gaussian", None)
         out = ddpm.nll_bound(model, x.to(_device(model)), self.schedule(data), decoder=decoder,
-                             n_steps=50, generator=generator)
+                             n_steps=n_steps, generator=generator)
         return out["bound"].cpu().double(), "bound"
 
 
