@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | sort)
 
-.PHONY: install book test unit lab student check-stripped check-student clean
+.PHONY: install book test unit lab student check-stripped check-student reproduce clean
+
+# One torch thread per notebook kernel, for make test AND make book: a thread count changes the order
+# of floating-point sums, so the HTML would otherwise show numbers that the tests never checked.
+ONE_THREAD := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 
 install: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
@@ -18,13 +22,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 ## make book: execute every notebook afresh and build the HTML book (fails on any warning)
 book: install
-	$(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(ONE_THREAD) $(BIN)/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
 ## make test: unit tests + every notebook under nbval, then the stripped-output and student-copy checks
 # One torch thread per kernel: two xdist workers share the two cores without fighting.
 test: install check-stripped
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests book \
+	$(ONE_THREAD) $(BIN)/python -m pytest tests book \
 	    --nbval-lax -n 2 --dist loadfile --durations=15 -p no:cacheprovider
 	$(MAKE) --no-print-directory check-student
 
@@ -46,6 +50,12 @@ student: install
 
 check-student: student
 	$(BIN)/python tools/make_student.py --verify student book
+
+## make reproduce CHAPTER=book/03_diffusion/ddpm.ipynb [REF=teacher.json]: re-run one chapter and list
+## every recorded number that differs from the reference (default: results/<stem>.json before the run)
+reproduce: install
+	@test -n "$(CHAPTER)" || { echo "usage: make reproduce CHAPTER=book/<part>/<chapter>.ipynb [REF=file.json]"; exit 2; }
+	$(ONE_THREAD) $(BIN)/python tools/reproduce.py $(CHAPTER) $(if $(REF),--reference $(REF))
 
 clean:
 	rm -rf _build student results .cache
