@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(shell find book -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -path '*/_build/*' | sort)
 
-.PHONY: install book test unit lab student check-stripped check-student reproduce clean
+.PHONY: install book test unit lab student check-stripped check-student reproduce grade clean
 
 # One torch thread per notebook kernel, for make test AND make book: a thread count changes the order
 # of floating-point sums, so the HTML would otherwise show numbers that the tests never checked.
@@ -57,5 +57,11 @@ reproduce: install
 	@test -n "$(CHAPTER)" || { echo "usage: make reproduce CHAPTER=book/<part>/<chapter>.ipynb [REF=file.json]"; exit 2; }
 	$(ONE_THREAD) $(BIN)/python tools/reproduce.py $(CHAPTER) $(if $(REF),--reference $(REF))
 
+## make grade SUBMISSIONS=<folder> [OUT=grades]: grade students' notebooks with the book's checks
+## (layout and output: python -m unigen.grade --help, or the README's coursework section)
+grade: install
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> [OUT=grades]"; exit 2; }
+	$(ONE_THREAD) $(BIN)/python -m unigen.grade $(SUBMISSIONS) --out $(or $(OUT),grades)
+
 clean:
-	rm -rf _build student results .cache
+	rm -rf _build student results .cache grades
