@@ -20,10 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-## make book: execute every notebook afresh and build the HTML book (fails on any warning)
+## make book: execute every notebook afresh and build the HTML book (fails on any warning),
+## then write its student edition without solutions to _build/html-student
 book: install
 	$(ONE_THREAD) $(BIN)/jupyter-book build . --all -W -n --keep-going
+	$(BIN)/python tools/student_html.py _build/html _build/html-student
+	$(BIN)/python tools/student_html.py --verify _build/html-student book
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
+	@echo "The student edition (no solutions) is at file://$(CURDIR)/_build/html-student/index.html"
 
 ## make test: unit tests + every notebook under nbval, then the stripped-output and student-copy checks
 # One torch thread per kernel: two xdist workers share the two cores without fighting.
