@@ -129,6 +129,19 @@ def test_top_p_keeps_the_token_that_crosses_p():
     assert kept(ar.top_p_filter(logits[perm], 0.6)).tolist() == kept(ar.top_p_filter(logits, 0.6))[perm].tolist()
 
 
+def test_top_p_exact_boundary_is_not_decided_by_rounding():
+    # float64: the probabilities of log([0.5, 0.3, 0.15, 0.05]) give 0.5 + 0.3 = 0.79999999999999993
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
+    assert float(probs.log().softmax(-1)[:2].sum()) < 0.8
+    assert kept(ar.top_p_filter(probs.log(), 0.8)).tolist() == [True, True, False, False]
+    assert kept(ar.top_p_filter(probs.log(), 0.95)).tolist() == [True, True, True, False]
+    assert kept(ar.top_p_filter(probs.log(), 0.8 + 2 * ar.TOP_P_TOL)).tolist() == [True, True, True, False]
+    # float32 logits: the probabilities are off by ~1e-7, so rounding decides the tie too
+    z32 = torch.tensor([0.45, 0.35, 0.2]).log()
+    assert kept(ar.top_p_filter(z32, 0.45)).tolist() == [True, False, False]
+    assert kept(ar.top_p_filter(z32 - 3.1, 0.8)).tolist() == [True, True, False]   # shifted logits
+
+
 def test_top_p_always_keeps_one_token():
     logits = torch.tensor([[5.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     out = ar.top_p_filter(logits, 0.1)                 # the top token alone exceeds p

@@ -61,6 +61,26 @@ def test_top_p_check():
         checks.top_p_filter(drops_the_crossing_token)
 
 
+def test_top_p_check_rejects_a_filter_without_ties():
+    def keeps_a_prefix_of_the_sort(logits, p):          # right boundary, but ties split by the sort
+        probs = logits.double().softmax(-1)
+        sp, order = probs.sort(-1, descending=True)
+        keep_sorted = sp.cumsum(-1) - sp < p
+        keep_sorted[..., 0] = True
+        keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+        return logits.masked_fill(~keep, float("-inf"))
+    assert torch.isfinite(keeps_a_prefix_of_the_sort(torch.zeros(4), 0.3)).sum() == 2
+    with pytest.raises(checks.CheckFailed, match="tied with the last kept token") as err:
+        checks.top_p_filter(keeps_a_prefix_of_the_sort)
+    assert "top_p_filter" in str(err.value) and "four tokens of 0.25" in str(err.value)
+
+
+def test_top_p_check_reports_learner_errors_and_counts():
+    with pytest.raises(checks.CheckFailed, match="raised ZeroDivisionError"):
+        checks.top_p_filter(lambda logits, p: 1 / 0)
+    checks.top_p_filter(ar.top_p_filter, n_trials=2, seed=3, quiet=True)
+
+
 def test_beam_score_check():
     checks.beam_score(lambda lp, n, a: lp / n ** a, quiet=True)
     with pytest.raises(checks.CheckFailed):

@@ -34,7 +34,7 @@ from .utils import check_positive, check_tensor
 
 __all__ = [
     "END", "shift_right", "target_mask", "ar_loss", "token_logprobs", "log_prob", "nll_per_token",
-    "apply_temperature", "top_k_filter", "top_p_filter", "process_logits",
+    "apply_temperature", "top_k_filter", "top_p_filter", "TOP_P_TOL", "process_logits",
     "stream", "sample", "greedy", "Beam", "beam_search", "trim_padding", "IGNORE", "pack", "packed_loss",
 ]
 
@@ -174,6 +174,9 @@ def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
     return logits.masked_fill(logits < kth, float("-inf"))
 
 
+TOP_P_TOL = 1e-6   # rounding tolerance of top_p_filter on the running probability mass
+
+
 def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     r"""Nucleus filter: keep the smallest set of most probable tokens whose mass reaches ``p``.
 
@@ -187,6 +190,16 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     - ``p = 1`` keeps every token;
     - tokens tied with the last kept one are kept too (order of the vocabulary does not matter).
 
+    The mass before a token is compared with ``p`` up to a tolerance of
+    :data:`TOP_P_TOL` (``1e-6``): a token is kept when
+    :math:`\sum_{m<j} \pi_{(m)} < p - 10^{-6}`. Without it, rounding decides exact
+    ties: in float64 the two largest probabilities of the logits
+    ``log([0.5, 0.3, 0.15, 0.05])`` add up to ``0.79999999999999993``, not 0.8, so
+    ``p = 0.8`` would keep a third token.
+    Probabilities computed from float32 logits are off by about ``1e-7``; the
+    tolerance covers both. In effect the nucleus is the smallest set of mass at
+    least ``p - 1e-6``, which no sampler can tell from ``p``.
+
     The other logits become ``-inf``. ``p`` must lie in ``(0, 1]``.
     """
     _check_logits(logits)
@@ -197,7 +210,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     probs = logits.double().softmax(-1)
     sorted_probs = probs.sort(-1, descending=True).values
     mass_before = sorted_probs.cumsum(-1) - sorted_probs
-    n_keep = (mass_before < p).sum(-1, keepdim=True).clamp(min=1)   # >= 1 always
+    n_keep = (mass_before < p - TOP_P_TOL).sum(-1, keepdim=True).clamp(min=1)   # >= 1 always
     threshold = sorted_probs.gather(-1, n_keep - 1)                # probability of the last kept token
     return logits.masked_fill(probs < threshold, float("-inf"))
 

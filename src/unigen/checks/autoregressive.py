@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import ar
-from ._framework import compare
+from ._framework import CheckFailed, compare
 
 __all__ = ["sequence_log_prob", "causal_attention", "top_p_filter", "beam_score"]
 
@@ -41,24 +41,38 @@ def causal_attention(fn, **kw) -> None:
 def top_p_filter(fn, **kw) -> None:
     """Exercise: ``fn(logits (..., V), p) -> logits`` with ``-inf`` outside the nucleus (see :func:`unigen.ar.top_p_filter`).
 
-    Besides random inputs it tries the edge cases: the top token alone above ``p``,
-    the token that crosses ``p``, ``p = 1`` and a single token holding all the mass.
+    First the edge cases (the token that crosses ``p``, the top token alone above
+    ``p``, a single token holding all the mass, ``p = 1``), then exact ties at the
+    boundary (tokens tied with the last kept one are all kept), then
+    ``n_trials`` random inputs (default 6). A failure names the case it failed on.
     """
-    edge = [
-        (torch.tensor([0.5, 0.3, 0.15, 0.05]).log(), 0.6),     # 0.3 crosses 0.6: keep two
-        (torch.tensor([5.0, 0.0, 0.0]), 0.1),                  # top token alone above p: keep one
-        (torch.tensor([float("-inf"), 0.0, float("-inf")]), 0.5),  # one token holds all the mass
-        (torch.tensor([1.0, 2.0, 3.0]), 1.0),                   # p = 1 keeps everything
+    ties = "tokens tied with the last kept token must all be kept"
+    fixed = [
+        (torch.tensor([0.5, 0.3, 0.15, 0.05]).log(), 0.6, "0.3 crosses p = 0.6: keep two tokens"),
+        (torch.tensor([5.0, 0.0, 0.0]), 0.1, "the top token alone holds more than p: keep it alone"),
+        (torch.tensor([float("-inf"), 0.0, float("-inf")]), 0.5, "one token holds all the mass"),
+        (torch.tensor([1.0, 2.0, 3.0]), 1.0, "p = 1 keeps every token"),
+        (torch.zeros(4), 0.3, f"four tokens of 0.25 and p = 0.3: keep all four ({ties})"),
+        (torch.tensor([2.0, 1.0, 1.0, 0.0]), 0.7, f"two tokens of 0.197 tie at the boundary ({ties})"),
+        (torch.tensor([[0.0, 0.0, 3.0], [1.0, 0.0, 1.0]]), 0.3, f"a batch of two rows with ties ({ties})"),
+        (torch.tensor([3.0, 1.0, 1.0]), 0.5, "ties below the boundary are dropped with it"),
     ]
+    n_random = kw.pop("n_trials", 6)
+    quiet = kw.pop("quiet", False)
+    for logits, p, what in fixed:
+        try:
+            compare(fn, ar.top_p_filter, lambda gen: (logits, p), n_trials=1, name="top_p_filter",
+                    quiet=True, **kw)
+        except CheckFailed as e:
+            raise CheckFailed(f"{e}\n  the case: {what}") from e.__cause__
 
     def make(gen):
-        if edge:
-            logits, p = edge.pop(0)
-            return logits, p
         V = int(torch.randint(2, 12, (1,), generator=gen))
         return 2 * torch.randn(3, V, generator=gen), float(torch.rand(1, generator=gen)) * 0.95 + 0.02
-    kw.setdefault("n_trials", 10)
-    compare(fn, ar.top_p_filter, make, name="top_p_filter", **kw)
+    compare(fn, ar.top_p_filter, make, name="top_p_filter", n_trials=n_random, quiet=True, **kw)
+    if not quiet:
+        print(f"✓ top_p_filter matches the reference on {len(fixed)} edge and tie cases "
+              f"and {n_random} random inputs")
 
 
 def beam_score(fn, **kw) -> None:
