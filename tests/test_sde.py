@@ -107,6 +107,49 @@ def test_samplers_reach_the_mixture_with_the_analytic_score(gen):
     assert sde.pc_sample(s, score, (5, 2), 10, corrector_steps=2, generator=gen).nfe == 30
 
 
+def test_corrector_step_size_follows_song_et_al():
+    """eps = 2 a (r mean|z| / mean|s|)^2, the LangevinCorrector of the score_sde code."""
+    s = torch.tensor([[3.0, 4.0], [0.0, 1.0]], dtype=torch.float64)        # norms 5, 1: mean 3
+    z = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)        # norms 1, 2: mean 1.5
+    want = 2 * 0.9 * (0.16 * 1.5 / 3.0) ** 2
+    torch.testing.assert_close(sde.corrector_step_size(s, z, 0.16, 0.9),
+                               torch.tensor(want, dtype=torch.float64))
+    torch.testing.assert_close(sde.corrector_step_size(s, z, 0.16),
+                               torch.tensor(want / 0.9, dtype=torch.float64))
+    with pytest.raises(ValueError, match="z"):
+        sde.corrector_step_size(s, z[:1], 0.16)
+    with pytest.raises(ValueError, match="a must"):
+        sde.corrector_step_size(s, z, 0.16, 0.0)
+
+
+@pytest.mark.parametrize("steps", [4, 1000])
+@pytest.mark.parametrize("s", SDES, ids=lambda s: type(s).__name__)
+def test_pc_sample_corrector_uses_alpha_ratio(s, steps):
+    """The first corrector step of pc_sample has a = alpha_1^2 / alpha_{t_1}^2 (1 on VE)."""
+    t_eps, snr = 1e-3, 0.16
+    x_T = torch.randn(64, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    calls = []
+
+    def score(x, t):
+        calls.append(x.clone())
+        return -x / (1.0 + t[:, None])
+    sde.pc_sample(s, score, steps=steps, t_eps=t_eps, snr=snr, x_T=x_T,
+                  generator=torch.Generator().manual_seed(1))
+    z = torch.randn(64, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    dt = (1.0 - t_eps) / steps
+    a = (s.path.alpha(1.0) / s.path.alpha(1.0 - dt)).square().double()
+    if isinstance(s, sde.VESDE):
+        assert a.item() == 1.0                                  # Song et al.: alpha = 1 on VE
+    else:
+        assert 0 < a.item() < 1
+        if steps == 1000:                                       # their 1 - beta_i, to O(dt^2)
+            assert abs(a.item() - (1 - 20.0 * dt)) < 3e-4
+    sc = -x_T / 2.0
+    z_norm, s_norm = z.norm(dim=1).mean(), sc.norm(dim=1).mean()
+    eps = 2 * a * (snr * z_norm / s_norm) ** 2
+    torch.testing.assert_close(calls[1], x_T + eps * sc + (2 * eps).sqrt() * z)
+
+
 def test_langevin_samplers(gen):
     mix = mixture2d.ring(2, radius=0.0, std=1.0)                    # a standard normal
     out = sde.langevin(mix.score, torch.zeros(5000, 2), 0.05, 200, generator=gen)

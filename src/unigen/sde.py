@@ -43,7 +43,8 @@ __all__ = [
     "SubVP", "SDE", "VPSDE", "SubVPSDE", "VESDE",
     "mixture_score", "model_score", "likelihood_times", "dsm_loss",
     "langevin", "annealed_langevin",
-    "reverse_drift", "pf_ode_drift", "reverse_sde_sample", "pc_sample", "pf_ode_sample",
+    "reverse_drift", "pf_ode_drift", "reverse_sde_sample", "corrector_step_size", "pc_sample",
+    "pf_ode_sample",
     "draw_probe", "divergence_exact", "divergence_hutchinson", "LogLikelihood", "velocity_log_likelihood",
     "ode_log_likelihood",
 ]
@@ -413,16 +414,46 @@ def pf_ode_sample(sde: SDE, score: Callable, shape=None, steps: int = 100, *, me
     return SampleOutput(x=out.x, nfe=out.nfe, trajectory=out.trajectory)
 
 
+def corrector_step_size(s: torch.Tensor, z: torch.Tensor, snr: float, a=1.0) -> torch.Tensor:
+    r"""The Langevin corrector's step :math:`\epsilon = 2a\,(r\,\overline{\|z\|}/\overline{\|s\|})^2` of Song et al. (2021).
+
+    ``s`` is the score and ``z`` the noise of the step, both ``(B, ...)``; the norms are taken
+    per example and averaged over the batch, as in the paper's ``LangevinCorrector``;
+    ``snr`` is r. ``a`` is their :math:`\alpha_i = 1 - \beta_i` on VP and sub-VP SDEs and 1 on VE
+    (:func:`pc_sample` passes :math:`\alpha_{t_n}^2/\alpha_{t_{n+1}}^2`). Returns a 0-d tensor.
+    """
+    check_tensor("s", s, floating=True)
+    if not isinstance(z, torch.Tensor) or z.shape != s.shape:
+        raise ValueError(f"z must be a tensor of shape {tuple(s.shape)}")
+    check_positive("snr", snr)
+    a = torch.as_tensor(a, dtype=s.dtype, device=s.device)
+    if a.dim() != 0 or not a.item() > 0.0:
+        raise ValueError(f"a must be a positive number, got {a!r}")
+    B = s.shape[0]
+    z_norm = z.reshape(B, -1).norm(dim=1).mean()
+    s_norm = s.reshape(B, -1).norm(dim=1).mean().clamp_min(1e-12)
+    return 2 * a * (snr * z_norm / s_norm) ** 2
+
+
 def pc_sample(sde: SDE, score: Callable, shape=None, steps: int = 250, *, corrector_steps: int = 1,
               snr: float = 0.16, t_eps: float = 1e-3, x_T: torch.Tensor | None = None, generator=None,
               device=None, return_trajectory: bool = False) -> SampleOutput:
     r"""Predictor–corrector sampling (Song et al., 2021, Algorithm 1 with Langevin correction).
 
     At each grid time :math:`t_n` (from 1 down to ``t_eps``): ``corrector_steps`` Langevin
-    steps on :math:`p_{t_n}`, :math:`x \leftarrow x + \epsilon s + \sqrt{2\epsilon}\,z` with
-    :math:`\epsilon = 2(r\,\overline{\|z\|}/\overline{\|s\|})^2`, the norms averaged over the batch as
-    in the paper's code (``snr`` is r; per sample, a point where :math:`s \approx 0` would jump), then one Euler–Maruyama
-    step of the reverse SDE to :math:`t_{n+1}` (noise-free on the last step).
+    steps on :math:`p_{t_n}`, :math:`x \leftarrow x + \epsilon s + \sqrt{2\epsilon}\,z`, then one
+    Euler–Maruyama step of the reverse SDE to :math:`t_{n+1}` (noise-free on the last step).
+    The corrector's step size is that of the paper's ``LangevinCorrector``,
+
+    .. math:: \epsilon = 2\,a_n\,\big(r\,\overline{\|z\|}/\overline{\|s\|}\big)^2,
+
+    with ``snr`` as r and the norms averaged over the batch as in the paper's code (per
+    sample, a point where :math:`s \approx 0` would jump). :math:`a_n` is DDPM's
+    :math:`1 - \beta_n` of the step from :math:`t_{n+1}` to :math:`t_n`, taken as the exact ratio
+    :math:`a_n = \alpha_{t_n}^2/\alpha_{t_{n+1}}^2` (see :func:`corrector_step_size`): 1 on a VE
+    path, as in the paper, and within :math:`O(\Delta t^2)` of their
+    :math:`1 - \beta(t_n)\Delta t` on VP and sub-VP paths, while it stays in (0, 1] on grids
+    too coarse for that linearisation (which turns negative once :math:`\beta\,\Delta t > 1`).
     ``nfe = steps * (1 + corrector_steps)``.
     """
     _check_sde(sde)
@@ -436,14 +467,14 @@ def pc_sample(sde: SDE, score: Callable, shape=None, steps: int = 250, *, correc
     drift = reverse_drift(sde, score)
     B = x.shape[0]
     traj = [x.detach().cpu()] if return_trajectory else None
+    alpha = sde.path.alpha(ts.cpu().double())
+    a_corr = (alpha[:-1] / alpha[1:]).square().to(x.device, x.dtype)   # alpha_n^2/alpha_{n+1}^2
     for n in range(steps):
         t = ts[n].expand(B)
         for _ in range(corrector_steps):
             s = score(x, t)
             z = _randn(x.shape, generator, x)
-            z_norm = z.reshape(B, -1).norm(dim=1).mean()
-            s_norm = s.reshape(B, -1).norm(dim=1).mean().clamp_min(1e-12)
-            step = 2 * (snr * z_norm / s_norm) ** 2
+            step = corrector_step_size(s, z, snr, a_corr[n])
             x = x + step * s + (2 * step).sqrt() * z
         h = ts[n + 1] - ts[n]
         x = x + h * drift(x, t)
