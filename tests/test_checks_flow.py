@@ -47,3 +47,22 @@ def test_straightness_check():
     with pytest.raises(checks.CheckFailed, match="straightness"):           # forgot the step widths
         checks.straightness(lambda traj, t: ((traj[1:] - traj[:-1]) - (traj[-1] - traj[0])).square()
                             .sum(-1).sum(0))
+
+    def even_grid_only(traj, t):                  # ignores t: right only on an even grid over [0, 1]
+        S = len(traj) - 1
+        speed = (traj[1:] - traj[:-1]) * -S
+        chord = -(traj[-1] - traj[0])
+        return ((speed - chord) ** 2).sum(-1).sum(0) / S
+    even = torch.linspace(1, 0, 5, dtype=torch.float64)
+    traj = torch.randn(5, 3, 2, dtype=torch.float64)
+    torch.testing.assert_close(even_grid_only(traj, even), mine(traj, even))
+    with pytest.raises(checks.CheckFailed, match="straightness"):
+        checks.straightness(even_grid_only)
+
+    def unweighted_mean(traj, t):                 # averages the steps instead of weighting by width
+        h = t[1:] - t[:-1]
+        speed = (traj[1:] - traj[:-1]) / h[:, None, None]
+        chord = (traj[-1] - traj[0]) / (t[-1] - t[0])
+        return ((speed - chord) ** 2).sum(-1).mean(0)
+    with pytest.raises(checks.CheckFailed, match="straightness"):
+        checks.straightness(unweighted_mean)

@@ -69,8 +69,12 @@ def straightness(fn, **kw) -> None:
     """Exercise: ``fn(trajectory (S + 1, B, D), t (S + 1,)) -> (B,)``, the straightness of each path."""
     def make(gen):
         B, _ = _batch(gen)
-        S = int(torch.randint(1, 9, (1,), generator=gen))
-        t = torch.linspace(1.0, 0.0, S + 1, dtype=torch.float64)
+        S = int(torch.randint(2, 9, (1,), generator=gen))
+        # an uneven grid that need not span [0, 1]: a formula that ignores t is caught
+        start, end = 1.0 - 0.3 * torch.rand(1, generator=gen, dtype=torch.float64), \
+            0.3 * torch.rand(1, generator=gen, dtype=torch.float64)
+        inner = torch.rand(S - 1, generator=gen, dtype=torch.float64).sort(descending=True).values
+        t = torch.cat([start, end + (start - end) * (0.05 + 0.9 * inner), end])
         return torch.randn(S + 1, B, 2, generator=gen, dtype=torch.float64), t
 
     def reference(trajectory, t):
