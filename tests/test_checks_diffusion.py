@@ -1,3 +1,4 @@
+"""The checks of Part III accept the solutions and reject the mistakes students make, with a helpful message."""
 import math
 
 import pytest
@@ -7,45 +8,276 @@ from unigen import checks, ddpm
 from unigen.nn import dit
 
 
-def test_diffusion_checks_accept_references():
-    checks.q_sample(lambda x0, ab, eps: ab.sqrt()[:, None] * x0 + (1 - ab).sqrt()[:, None] * eps, quiet=True)
-    checks.cosine_alpha_bar(lambda t, s: (torch.cos((t + s) / (1 + s) * math.pi / 2) / math.cos(s / (1 + s) * math.pi / 2)) ** 2,
-                            quiet=True)
-    checks.cfg_combine(ddpm.cfg_combine, quiet=True)
-    checks.patchify(dit.patchify, quiet=True)
+def rejected(check, wrong) -> str:
+    with pytest.raises(checks.CheckFailed) as e:
+        check(wrong, quiet=True)
+    return str(e.value)
 
-    def posterior(x0, x_t, ab, ab_prev):
-        beta = 1 - ab / ab_prev
-        mean = (math.sqrt(ab_prev) * beta * x0 + math.sqrt(1 - beta) * (1 - ab_prev) * x_t) / (1 - ab)
-        return mean, (1 - ab_prev) / (1 - ab) * beta
+
+def cases(*wrongs):
+    return pytest.mark.parametrize("wrong, expected", wrongs, ids=lambda w: getattr(w, "__name__", ""))
+
+
+# ---- q_sample ---------------------------------------------------------------------------------
+
+def q_sample(x0, alpha_bar, eps):
+    return alpha_bar.sqrt()[:, None] * x0 + (1 - alpha_bar).sqrt()[:, None] * eps
+
+
+def q_missing_sqrt(x0, ab, eps):                            # variances instead of standard deviations
+    return ab[:, None] * x0 + (1 - ab)[:, None] * eps
+
+
+def q_swapped_coefficients(x0, ab, eps):
+    return (1 - ab).sqrt()[:, None] * x0 + ab.sqrt()[:, None] * eps
+
+
+def q_minus_noise(x0, ab, eps):
+    return ab.sqrt()[:, None] * x0 - (1 - ab).sqrt()[:, None] * eps
+
+
+def q_no_broadcast(x0, ab, eps):                            # alpha_bar (B,) against (B, D)
+    return ab.sqrt() * x0 + (1 - ab).sqrt() * eps
+
+
+def q_in_place(x0, ab, eps):
+    return x0.mul_(ab.sqrt()[:, None]).add_((1 - ab).sqrt()[:, None] * eps)
+
+
+def q_ignores_eps(x0, ab, eps):
+    return ab.sqrt()[:, None] * x0
+
+
+@cases((q_missing_sqrt, "`x_t` differs"), (q_swapped_coefficients, "`x_t` differs"),
+       (q_minus_noise, "`x_t` differs"), (q_ignores_eps, "`x_t` differs"),
+       (q_no_broadcast, "q_sample raised RuntimeError"), (q_in_place, "modified its input `x0` in place"))
+def test_q_sample_rejects(wrong, expected):
+    msg = rejected(checks.q_sample, wrong)
+    assert expected in msg
+    assert "alpha_bar = torch.tensor([0.9, 0.2])" in msg and "then call q_sample(x0, alpha_bar, eps)" in msg
+
+
+def test_q_sample_per_column_broadcast_fails_where_b_equals_d():
+    def per_column(x0, ab, eps):                            # broadcasts silently when B == D
+        if x0.shape[0] != x0.shape[1]:
+            return q_sample(x0, ab, eps)
+        return q_no_broadcast(x0, ab, eps)
+    msg = rejected(checks.q_sample, per_column)
+    assert "`x_t` differs" in msg and "trial 2 of" in msg
+
+
+# ---- cosine_alpha_bar -------------------------------------------------------------------------
+
+def cosine_alpha_bar(t, s):
+    f = torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    return f / math.cos(s / (1 + s) * math.pi / 2) ** 2
+
+
+def cos_not_normalised(t, s):
+    return torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+
+
+def cos_not_squared(t, s):
+    return torch.cos((t + s) / (1 + s) * math.pi / 2) / math.cos(s / (1 + s) * math.pi / 2)
+
+
+def cos_forgot_offset(t, s):                                # s only in the denominator
+    return torch.cos(t / (1 + s) * math.pi / 2) ** 2
+
+
+def cos_forgot_one_plus_s(t, s):                            # alpha_bar(1) is not 0
+    return torch.cos((t + s) * math.pi / 2) ** 2 / math.cos(s * math.pi / 2) ** 2
+
+
+@cases((cos_not_normalised, "`alpha_bar` differs"), (cos_not_squared, "`alpha_bar` differs"),
+       (cos_forgot_offset, "`alpha_bar` differs"), (cos_forgot_one_plus_s, "`alpha_bar` differs"))
+def test_cosine_alpha_bar_rejects(wrong, expected):
+    msg = rejected(checks.cosine_alpha_bar, wrong)
+    assert expected in msg
+    assert "t = torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=torch.float64)\n    s = 0.008" in msg
+
+
+# ---- posterior_mean_variance ------------------------------------------------------------------
+
+def posterior(x0, x_t, ab, ab_prev, *, variance="tilde", swap=False, alpha_k=None, beta=None):
+    beta = 1 - ab / ab_prev if beta is None else beta
+    alpha_k = 1 - beta if alpha_k is None else alpha_k
+    c0 = math.sqrt(ab_prev) * beta / (1 - ab)
+    ct = math.sqrt(alpha_k) * (1 - ab_prev) / (1 - ab)
+    if swap:
+        c0, ct = ct, c0
+    var = {"tilde": (1 - ab_prev) / (1 - ab) * beta, "beta": beta}[variance]
+    return c0 * x0 + ct * x_t, var
+
+
+def post_variance_beta(x0, x_t, ab, ab_prev):                   # beta_k, not beta_tilde_k
+    return posterior(x0, x_t, ab, ab_prev, variance="beta")
+
+
+def post_std_not_variance(x0, x_t, ab, ab_prev):
+    mean, var = posterior(x0, x_t, ab, ab_prev)
+    return mean, math.sqrt(var)
+
+
+def post_swapped_coefficients(x0, x_t, ab, ab_prev):
+    return posterior(x0, x_t, ab, ab_prev, swap=True)
+
+
+def post_alpha_bar_for_alpha(x0, x_t, ab, ab_prev):              # sqrt(alpha_bar_k) for sqrt(1 - beta_k)
+    return posterior(x0, x_t, ab, ab_prev, alpha_k=ab)
+
+
+def post_beta_is_one_minus_alpha_bar(x0, x_t, ab, ab_prev):      # confuses alpha_bar_k with 1 - beta_k
+    return posterior(x0, x_t, ab, ab_prev, beta=1 - ab)
+
+
+def post_variance_per_entry(x0, x_t, ab, ab_prev):               # a (B, D) tensor, not a float
+    mean, var = posterior(x0, x_t, ab, ab_prev)
+    return mean, torch.full_like(x0, var)
+
+
+@cases((post_variance_beta, "`variance` is 0.375, expected 0.15"), (post_std_not_variance, "`variance` is"),
+       (post_swapped_coefficients, "`mean` differs"), (post_alpha_bar_for_alpha, "`mean` differs"),
+       (post_beta_is_one_minus_alpha_bar, "`mean` differs"),
+       (post_variance_per_entry, "`variance` should be a single number like 0.15, got a tensor of shape (2, 2)"))
+def test_posterior_rejects(wrong, expected):
+    msg = rejected(checks.posterior_mean_variance, wrong)
+    assert expected in msg
+    assert "alpha_bar_k = 0.5\n    alpha_bar_prev = 0.8" in msg
+
+
+def test_posterior_first_step_is_a_case():
+    def breaks_at_first_step(x0, x_t, ab, ab_prev):
+        mean, var = posterior(x0, x_t, ab, ab_prev)
+        return mean, var if ab_prev < 1 else 1 - ab        # "no posterior at k = 1": uses beta_1
+    msg = rejected(checks.posterior_mean_variance, breaks_at_first_step)
+    assert "`variance` is" in msg and "alpha_bar_prev = 1.0" in msg
+
+
+# ---- ddim_update ------------------------------------------------------------------------------
+
+def ddim(x_t, eps, ab, ab_prev, eta, noise, *, std_of=None, direction=True, sign=1.0, out_ab=None):
+    x0 = (x_t - sign * math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+    beta = 1 - ab / ab_prev
+    beta_tilde = (1 - ab_prev) / (1 - ab) * beta
+    std = eta * math.sqrt(beta_tilde) if std_of is None else eta * std_of(beta, beta_tilde)
+    dir_coef = math.sqrt(max(1 - ab_prev - std**2, 0.0)) if direction else math.sqrt(1 - ab_prev)
+    return math.sqrt(ab_prev if out_ab is None else out_ab) * x0 + dir_coef * eps + std * noise
+
+
+def ddim_ignores_eta(x_t, eps, ab, ab_prev, eta, noise):
+    return ddim(x_t, eps, ab, ab_prev, 0.0, noise)
+
+
+def ddim_variance_not_std(x_t, eps, ab, ab_prev, eta, noise):     # eta * beta_tilde, no square root
+    return ddim(x_t, eps, ab, ab_prev, eta, noise, std_of=lambda b, bt: bt)
+
+
+def ddim_sigma_from_beta(x_t, eps, ab, ab_prev, eta, noise):      # beta_k, not beta_tilde_k
+    return ddim(x_t, eps, ab, ab_prev, eta, noise, std_of=lambda b, bt: math.sqrt(b))
+
+
+def ddim_direction_ignores_sigma(x_t, eps, ab, ab_prev, eta, noise):
+    return ddim(x_t, eps, ab, ab_prev, eta, noise, direction=False)
+
+
+def ddim_x0_wrong_sign(x_t, eps, ab, ab_prev, eta, noise):
+    return ddim(x_t, eps, ab, ab_prev, eta, noise, sign=-1.0)
+
+
+def ddim_off_by_one_step(x_t, eps, ab, ab_prev, eta, noise):      # scales x0_hat by alpha_bar_k
+    return ddim(x_t, eps, ab, ab_prev, eta, noise, out_ab=ab)
+
+
+@cases((ddim_ignores_eta, "trial 2 of"), (ddim_variance_not_std, "trial 2 of"), (ddim_sigma_from_beta, "trial 2 of"),
+       (ddim_direction_ignores_sigma, "trial 2 of"), (ddim_x0_wrong_sign, "trial 1 of"),
+       (ddim_off_by_one_step, "trial 1 of"))
+def test_ddim_update_rejects(wrong, expected):
+    msg = rejected(checks.ddim_update, wrong)
+    assert msg.startswith("ddim_update: `x_prev` differs") and expected in msg
+    assert "then call ddim_update(x_t, eps, alpha_bar_k, alpha_bar_prev, eta, noise)" in msg
+
+
+# ---- cfg_combine ------------------------------------------------------------------------------
+
+def cfg_other_convention(c, u, w):                             # (1 + w) c - w u: w = 0 is conditional
+    return c + w * (c - u)
+
+
+def cfg_swapped(c, u, w):
+    return c + w * (u - c)
+
+
+def cfg_forgot_subtraction(c, u, w):
+    return u + w * c
+
+
+def cfg_in_place(c, u, w):
+    u += w * (c - u)
+    return u
+
+
+@cases((cfg_other_convention, "`guided` differs"), (cfg_swapped, "`guided` differs"),
+       (cfg_forgot_subtraction, "`guided` differs"), (cfg_in_place, "modified its input `out_uncond` in place"))
+def test_cfg_combine_rejects(wrong, expected):
+    msg = rejected(checks.cfg_combine, wrong)
+    assert expected in msg and "w = 3.0" in msg
+
+
+# ---- patchify ---------------------------------------------------------------------------------
+
+def patchify(x, p):
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)
+
+
+def patch_rows_not_patches(x, p):
+    return x.reshape(x.shape[0], -1, p * p)
+
+
+def patch_column_major_order(x, p):                          # patches top to bottom, then left to right
+    B, C, H, W = x.shape
+    return x.reshape(B, C, H // p, p, W // p, p).permute(0, 4, 2, 1, 3, 5).reshape(B, -1, C * p * p)
+
+
+def patch_flattened_by_column(x, p):                         # each patch read column by column
+    B, C, H, W = x.shape
+    return x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 5, 3).reshape(B, -1, C * p * p)
+
+
+def patch_square_images_only(x, p):                          # uses H for W
+    B, C, H, W = x.shape
+    return patchify(x[..., :H], p) if W >= H else patchify(x, p)
+
+
+def patch_fixed_size(x, p):                                  # ignores p
+    return patchify(x, 2)
+
+
+@cases((patch_rows_not_patches, "`patches` differs"), (patch_column_major_order, "`patches` differs"),
+       (patch_flattened_by_column, "`patches` differs"), (patch_square_images_only, "`patches` has shape"),
+       (patch_fixed_size, "`patches` has shape"))
+def test_patchify_rejects(wrong, expected):
+    msg = rejected(checks.patchify, wrong)
+    assert expected in msg
+
+
+def test_patchify_first_case_is_readable():
+    msg = rejected(checks.patchify, patch_flattened_by_column)
+    assert "x = torch.tensor([[[[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]]])\n    p = 2" in msg
+    assert "got 4, expected 1" in msg
+
+
+# ---- the solutions pass -----------------------------------------------------------------------
+
+def test_diffusion_checks_accept_solutions():
+    checks.q_sample(q_sample, quiet=True)
+    checks.cosine_alpha_bar(cosine_alpha_bar, quiet=True)
     checks.posterior_mean_variance(posterior, quiet=True)
-
-    def ddim(x_t, eps, ab, ab_prev, eta, noise):
-        x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
-        sig = eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
-        return math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev - sig**2) * eps + sig * noise
     checks.ddim_update(ddim, quiet=True)
-
-
-def test_diffusion_checks_reject_wrong_answers():
-    with pytest.raises(checks.CheckFailed, match="q_sample"):
-        checks.q_sample(lambda x0, ab, eps: ab[:, None] * x0 + (1 - ab)[:, None] * eps)    # forgot the square roots
-    with pytest.raises(checks.CheckFailed, match="cosine_alpha_bar"):
-        checks.cosine_alpha_bar(lambda t, s: torch.cos((t + s) / (1 + s) * math.pi / 2) ** 2)  # not normalised
-    with pytest.raises(checks.CheckFailed, match="cfg_combine"):
-        checks.cfg_combine(lambda c, u, w: c + w * (c - u))
-    with pytest.raises(checks.CheckFailed, match="patchify"):
-        checks.patchify(lambda x, p: x.reshape(x.shape[0], -1, p * p))                   # rows, not patches
-
-    def posterior_beta(x0, x_t, ab, ab_prev):                                             # variance beta, not beta_tilde
-        beta = 1 - ab / ab_prev
-        mean = (math.sqrt(ab_prev) * beta * x0 + math.sqrt(1 - beta) * (1 - ab_prev) * x_t) / (1 - ab)
-        return mean, beta
-    with pytest.raises(checks.CheckFailed, match="posterior_mean_variance"):
-        checks.posterior_mean_variance(posterior_beta)
-
-    def ddim_no_sigma(x_t, eps, ab, ab_prev, eta, noise):                                # ignores eta
-        x0 = (x_t - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
-        return math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * eps
-    with pytest.raises(checks.CheckFailed, match="ddim_update"):
-        checks.ddim_update(ddim_no_sigma)
+    checks.cfg_combine(ddpm.cfg_combine, quiet=True)
+    checks.cfg_combine(lambda c, u, w: w * c + (1 - w) * u, quiet=True)    # the same, written as a mixture
+    checks.patchify(patchify, quiet=True)
+    checks.patchify(dit.patchify, quiet=True)
+    checks.patchify(lambda x, p: torch.nn.functional.unfold(x, p, stride=p).transpose(1, 2), quiet=True)

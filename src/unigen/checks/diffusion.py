@@ -1,20 +1,34 @@
-"""Checks for the exercises of Part III, *Diffusion models*."""
+"""Checks for the exercises of Part III, *Diffusion models*.
+
+Each check tries a small case with short numbers first (so that a failure can be
+read off by hand), then random inputs.
+"""
 from __future__ import annotations
 
 import torch
 
 from .. import ddpm, schedules
 from ..nn import dit
-from ._framework import compare
+from ._framework import compare, register_inputs
 
 __all__ = ["q_sample", "cosine_alpha_bar", "posterior_mean_variance", "ddim_update", "cfg_combine", "patchify"]
 
+F64 = torch.float64
 
-def _two_step_grid(alpha_bar_k: float, alpha_bar_prev: float) -> schedules.DiscreteSchedule:
-    """A grid whose step k = 2 has these alpha_bar values (k = 0 is the data)."""
-    ab = torch.tensor([1.0, alpha_bar_prev, alpha_bar_k], dtype=torch.float64)
-    beta = torch.cat([torch.zeros(1, dtype=torch.float64), 1 - ab[1:] / ab[:-1]])
-    return schedules.DiscreteSchedule(t=torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), alpha_bar=ab, beta=beta)
+
+def _grid(alpha_bar_k: float, alpha_bar_prev: float) -> tuple[schedules.DiscreteSchedule, int]:
+    """A grid and a step k with these alpha_bar values at k and k - 1 (k = 0 is the data).
+
+    ``alpha_bar_prev = 1`` is the first step (k = 1).
+    """
+    if alpha_bar_prev == 1.0:
+        ab = torch.tensor([1.0, alpha_bar_k], dtype=F64)
+        t = torch.tensor([0.0, 1.0], dtype=F64)
+    else:
+        ab = torch.tensor([1.0, alpha_bar_prev, alpha_bar_k], dtype=F64)
+        t = torch.tensor([0.0, 0.5, 1.0], dtype=F64)
+    beta = torch.cat([torch.zeros(1, dtype=F64), 1 - ab[1:] / ab[:-1]])
+    return schedules.DiscreteSchedule(t=t, alpha_bar=ab, beta=beta), len(ab) - 1
 
 
 def _alpha_bars(gen):
@@ -22,74 +36,190 @@ def _alpha_bars(gen):
     return ab_prev * (float(torch.rand(1, generator=gen)) * 0.9 + 0.05), ab_prev
 
 
+def _short(x: torch.Tensor) -> torch.Tensor:
+    """Round to two decimals, so that the printed case is short."""
+    return (x * 100).round() / 100
+
+
+# ---- q_sample ---------------------------------------------------------------------------------
+
+# B = 2, D = 3, then B = D = 3 (where a per-column alpha_bar broadcasts silently).
+_Q_SAMPLE_CASES = [
+    (torch.tensor([[1.0, -0.5, 2.0], [0.25, 0.0, -1.5]]), torch.tensor([0.9, 0.2]),
+     torch.tensor([[0.5, 1.0, -1.0], [-2.0, 0.75, 0.5]])),
+    (torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.0, 1.0], [0.5, -0.5, 2.0]]), torch.tensor([0.64, 0.36, 0.04]),
+     torch.tensor([[0.0, 1.0, -1.0], [1.0, 1.0, 1.0], [-0.5, 0.5, 0.0]])),
+]
+
+
+def _make_q_sample(gen):
+    B, D = int(torch.randint(1, 6, (1,), generator=gen)), int(torch.randint(1, 4, (1,), generator=gen))
+    return (torch.randn(B, D, generator=gen), torch.rand(B, generator=gen) * 0.98 + 0.01,
+            torch.randn(B, D, generator=gen))
+
+
+register_inputs("q_sample", _make_q_sample, cases=_Q_SAMPLE_CASES)
+
+
+def _q_sample(x0, alpha_bar, eps):
+    return alpha_bar.sqrt()[:, None] * x0 + (1 - alpha_bar).sqrt()[:, None] * eps
+
+
 def q_sample(fn, **kw) -> None:
     """Exercise: ``fn(x0 (B, D), alpha_bar (B,), eps (B, D)) -> x_t`` with :math:`x_t = \\sqrt{\\bar\\alpha}x_0 + \\sqrt{1-\\bar\\alpha}\\varepsilon`."""
-    def make(gen):
-        B, D = int(torch.randint(1, 6, (1,), generator=gen)), int(torch.randint(1, 4, (1,), generator=gen))
-        return (torch.randn(B, D, generator=gen), torch.rand(B, generator=gen) * 0.98 + 0.01,
-                torch.randn(B, D, generator=gen))
+    compare(fn, _q_sample, _make_q_sample, cases=_Q_SAMPLE_CASES, name="q_sample",
+            inputs=("x0", "alpha_bar", "eps"), outputs=("x_t",), **kw)
 
-    def reference(x0, alpha_bar, eps):
-        return alpha_bar.sqrt()[:, None] * x0 + (1 - alpha_bar).sqrt()[:, None] * eps
-    reference.__name__ = "q_sample"
-    compare(fn, reference, make, name="q_sample", **kw)
+
+# ---- cosine_alpha_bar -------------------------------------------------------------------------
+
+# Both ends: alpha_bar(0) = 1 exactly (the normalisation), alpha_bar(1) = 0 (the 1 + s).
+_COSINE_CASES = [(torch.tensor([0.0, 0.25, 0.5, 0.75, 1.0], dtype=F64), 0.008)]
+
+
+def _make_cosine(gen):
+    t = torch.rand(int(torch.randint(1, 9, (1,), generator=gen)), generator=gen, dtype=F64)
+    return t, float(torch.rand(1, generator=gen)) * 0.02 + 0.001
+
+
+register_inputs("cosine_alpha_bar", _make_cosine, cases=_COSINE_CASES)
+
+
+def _cosine_alpha_bar(t, s):
+    return schedules.CosineVP(s).alpha(t) ** 2
 
 
 def cosine_alpha_bar(fn, **kw) -> None:
     """Exercise: ``fn(t (N,) float64, s float) -> (N,)`` the cosine schedule's :math:`\\bar\\alpha(t) = f(t)/f(0)`."""
-    def make(gen):
-        return torch.rand(int(torch.randint(1, 9, (1,), generator=gen)), generator=gen, dtype=torch.float64), \
-            float(torch.rand(1, generator=gen)) * 0.02 + 0.001
+    kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
+    compare(fn, _cosine_alpha_bar, _make_cosine, cases=_COSINE_CASES, name="cosine_alpha_bar",
+            inputs=("t", "s"), outputs=("alpha_bar",), **kw)
 
-    def reference(t, s):
-        return schedules.CosineVP(s).alpha(t) ** 2
-    reference.__name__ = "cosine_alpha_bar"
-    compare(fn, reference, make, name="cosine_alpha_bar", atol=1e-8, rtol=1e-6, **kw)
+
+# ---- posterior_mean_variance ------------------------------------------------------------------
+
+# An ordinary step, then the first step (alpha_bar_prev = 1: mean x0, variance 0).
+_POSTERIOR_CASES = [
+    (torch.tensor([[1.0, -1.0], [0.5, 2.0]], dtype=F64), torch.tensor([[0.5, 0.0], [-1.0, 1.5]], dtype=F64),
+     0.5, 0.8),
+    (torch.tensor([[1.0, -1.0], [0.5, 2.0]], dtype=F64), torch.tensor([[0.5, 0.0], [-1.0, 1.5]], dtype=F64),
+     0.9, 1.0),
+]
+
+
+def _make_posterior(gen):
+    ab_k, ab_prev = _alpha_bars(gen)
+    B = int(torch.randint(1, 6, (1,), generator=gen))
+    return (torch.randn(B, 2, generator=gen, dtype=F64), torch.randn(B, 2, generator=gen, dtype=F64),
+            ab_k, ab_prev)
+
+
+register_inputs("posterior_mean_variance", _make_posterior, cases=_POSTERIOR_CASES)
+
+
+def _posterior_mean_variance(x0, x_t, alpha_bar_k, alpha_bar_prev):
+    grid, k = _grid(alpha_bar_k, alpha_bar_prev)
+    mean, var = ddpm.q_posterior_mean_variance(x0, x_t, k, grid)
+    return mean, float(var.reshape(-1)[0])
 
 
 def posterior_mean_variance(fn, **kw) -> None:
-    """Exercise: ``fn(x0, x_t, alpha_bar_k, alpha_bar_prev) -> (mean (B, D), variance float)`` of :math:`q(x_{k-1}|x_k, x_0)`."""
-    def make(gen):
-        ab_k, ab_prev = _alpha_bars(gen)
-        B = int(torch.randint(1, 6, (1,), generator=gen))
-        return (torch.randn(B, 2, generator=gen, dtype=torch.float64), torch.randn(B, 2, generator=gen, dtype=torch.float64),
-                ab_k, ab_prev)
+    """Exercise: ``fn(x0, x_t, alpha_bar_k, alpha_bar_prev) -> (mean (B, D), variance float)``.
 
-    def reference(x0, x_t, ab_k, ab_prev):
-        mean, var = ddpm.q_posterior_mean_variance(x0, x_t, 2, _two_step_grid(ab_k, ab_prev))
-        return mean, float(var.reshape(-1)[0])
-    reference.__name__ = "posterior_mean_variance"
-    compare(fn, reference, make, name="posterior_mean_variance", atol=1e-8, rtol=1e-6, **kw)
+    The mean and variance of the forward posterior :math:`q(x_{k-1}|x_k, x_0)`.
+
+    The cases include the first step, ``alpha_bar_prev = 1``, where the mean is ``x0`` and the variance 0.
+    """
+    kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
+    compare(fn, _posterior_mean_variance, _make_posterior, cases=_POSTERIOR_CASES, name="posterior_mean_variance",
+            inputs=("x0", "x_t", "alpha_bar_k", "alpha_bar_prev"), outputs=("mean", "variance"), **kw)
+
+
+# ---- ddim_update ------------------------------------------------------------------------------
+
+_X = torch.tensor([[1.0, -0.5], [0.25, 2.0]], dtype=F64)
+_E = torch.tensor([[0.5, 1.0], [-1.0, 0.0]], dtype=F64)
+_Z = torch.tensor([[-1.0, 0.5], [2.0, 1.0]], dtype=F64)
+# eta = 0 (deterministic), 1 (DDPM's variance), 0.5; then the last step (alpha_bar_prev = 1).
+_DDIM_CASES = [(_X, _E, 0.5, 0.8, eta, _Z) for eta in (0.0, 1.0, 0.5)] + [(_X, _E, 0.9, 1.0, 1.0, _Z)]
+
+
+def _make_ddim(gen):
+    ab_k, ab_prev = _alpha_bars(gen)
+    B = int(torch.randint(1, 6, (1,), generator=gen))
+    x_t, eps, noise = (torch.randn(B, 2, generator=gen, dtype=F64) for _ in range(3))
+    eta = [0.0, 1.0, float(torch.rand(1, generator=gen))][int(torch.randint(0, 3, (1,), generator=gen))]
+    return x_t, eps, ab_k, ab_prev, eta, noise
+
+
+register_inputs("ddim_update", _make_ddim, cases=_DDIM_CASES)
+
+
+def _ddim_update(x_t, eps, alpha_bar_k, alpha_bar_prev, eta, noise):
+    grid, k = _grid(alpha_bar_k, alpha_bar_prev)
+    a, s = grid.coefficients(k, x_t)
+    return ddpm.ddim_step(x_t, eps, ddpm.x0_from_eps(x_t, eps, a, s), k, grid, noise, eta=eta)
 
 
 def ddim_update(fn, **kw) -> None:
-    """Exercise: ``fn(x_t, eps, alpha_bar_k, alpha_bar_prev, eta, noise) -> x_prev``, one DDIM step from the predicted ε."""
-    def make(gen):
-        ab_k, ab_prev = _alpha_bars(gen)
-        B = int(torch.randint(1, 6, (1,), generator=gen))
-        x_t, eps, noise = (torch.randn(B, 2, generator=gen, dtype=torch.float64) for _ in range(3))
-        eta = [0.0, 1.0, float(torch.rand(1, generator=gen))][int(torch.randint(0, 3, (1,), generator=gen))]
-        return x_t, eps, ab_k, ab_prev, eta, noise
+    """Exercise: ``fn(x_t, eps, alpha_bar_k, alpha_bar_prev, eta, noise) -> x_prev``.
 
-    def reference(x_t, eps, ab_k, ab_prev, eta, noise):
-        grid = _two_step_grid(ab_k, ab_prev)
-        a, s = grid.coefficients(2, x_t)
-        return ddpm.ddim_step(x_t, eps, ddpm.x0_from_eps(x_t, eps, a, s), 2, grid, noise, eta=eta)
-    reference.__name__ = "ddim_update"
-    compare(fn, reference, make, name="ddim_update", atol=1e-8, rtol=1e-6, **kw)
+    One DDIM step from the predicted ε.
+
+    The cases cover ``eta`` = 0, 1 and in between, and the last step (``alpha_bar_prev = 1``).
+    """
+    kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
+    compare(fn, _ddim_update, _make_ddim, cases=_DDIM_CASES, name="ddim_update",
+            inputs=("x_t", "eps", "alpha_bar_k", "alpha_bar_prev", "eta", "noise"), outputs=("x_prev",), **kw)
+
+
+# ---- cfg_combine ------------------------------------------------------------------------------
+
+_CFG_CASES = [(torch.tensor([[1.0, 2.0, -1.0], [0.0, 0.5, 3.0]]), torch.tensor([[0.5, 1.0, 1.0], [0.0, -0.5, 1.0]]),
+               3.0)]
+
+
+def _make_cfg(gen):
+    shape = (int(torch.randint(1, 5, (1,), generator=gen)), 1, 8, 8)
+    return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen), float(torch.rand(1, generator=gen) * 5)
+
+
+register_inputs("cfg_combine", _make_cfg, cases=_CFG_CASES)
+
+
+def _cfg_combine(out_cond, out_uncond, w):
+    return ddpm.cfg_combine(out_cond, out_uncond, w)
 
 
 def cfg_combine(fn, **kw) -> None:
     """Exercise: ``fn(out_cond, out_uncond, w) -> guided output`` (w = 0 unconditional, 1 conditional)."""
-    def make(gen):
-        shape = (int(torch.randint(1, 5, (1,), generator=gen)), 1, 8, 8)
-        return torch.randn(shape, generator=gen), torch.randn(shape, generator=gen), float(torch.rand(1, generator=gen) * 5)
-    compare(fn, ddpm.cfg_combine, make, name="cfg_combine", **kw)
+    compare(fn, _cfg_combine, _make_cfg, cases=_CFG_CASES, name="cfg_combine",
+            inputs=("out_cond", "out_uncond", "w"), outputs=("guided",), **kw)
+
+
+# ---- patchify ---------------------------------------------------------------------------------
+
+# One 2 x 4 image of the numbers 0..7 (so each patch can be read off), cut with p = 2.
+_PATCHIFY_CASES = [(torch.arange(8.0).reshape(1, 1, 2, 4), 2)]
+
+
+def _make_patchify(gen):
+    p = [1, 2, 4][int(torch.randint(0, 3, (1,), generator=gen))]
+    H, W = (4 * int(torch.randint(1, 4, (1,), generator=gen)) for _ in range(2))   # non-square images too
+    return torch.randn(int(torch.randint(1, 4, (1,), generator=gen)), 1, H, W, generator=gen), p
+
+
+register_inputs("patchify", _make_patchify, cases=_PATCHIFY_CASES)
+
+
+def _patchify(x, p):
+    return dit.patchify(x, p)
 
 
 def patchify(fn, **kw) -> None:
-    """Exercise: ``fn(x (B, 1, H, W), p) -> (B, (H/p)(W/p), p*p)``, patches in raster order, each flattened row by row."""
-    def make(gen):
-        p = [1, 2, 4][int(torch.randint(0, 3, (1,), generator=gen))]
-        return torch.randn(int(torch.randint(1, 4, (1,), generator=gen)), 1, 8, 8, generator=gen), p
-    compare(fn, dit.patchify, make, name="patchify", **kw)
+    """Exercise: ``fn(x (B, 1, H, W), p) -> (B, (H/p)(W/p), p*p)``, patches in raster order, each flattened row by row.
+
+    The images are not all square (H != W), and p is 1, 2 or 4.
+    """
+    compare(fn, _patchify, _make_patchify, cases=_PATCHIFY_CASES, name="patchify",
+            inputs=("x", "p"), outputs=("patches",), **kw)
