@@ -11,11 +11,11 @@ their book names, or flat files named ``<student>__<chapter>.ipynb``::
 
 **What is graded.** The answer key is the book itself: every code cell of a chapter that holds a
 ``### BEGIN SOLUTION`` region and a call ``checks.NAME(function)`` is one exercise, worth the points in
-the cell's metadata (``"unigen": {"points": 2}``; 1 if absent). From a submission the grader takes only
-what the function needs: the notebook's ``import`` statements and its top-level ``def``\ s. It never runs
-the chapter's cells, so no training run is repeated. Each exercise's check then runs in a child process
-with a time limit, so an endless loop, a crash or a ``sys.exit`` in one submission costs only that
-exercise.
+its title (``The DDIM update · ★★ · 3 points``, see :mod:`unigen.exercises`; 1 if absent). From a
+submission the grader takes only what the function needs: the notebook's ``import`` statements and its
+top-level ``def``\ s. It never runs the chapter's cells, so no training run is repeated. Each
+exercise's check then runs in a child process with a time limit, so an endless loop, a crash or a
+``sys.exit`` in one submission costs only that exercise.
 
 **What comes out.** ``grades.csv`` (student, chapter, exercise, points, max_points, passed, message) and
 ``feedback/<student>.md``, one page per student with the check's explanation of each failed exercise.
@@ -32,24 +32,16 @@ import multiprocessing as mp
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from . import exercises
+from .exercises import BEGIN, Exercise
 
 from . import checks as _checks  # noqa: F401  imported once, before the children are forked
 
 __all__ = ["Exercise", "Grade", "answer_key", "find_submissions", "grade_notebook", "grade_folder", "main"]
 
-BEGIN = "### BEGIN SOLUTION"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass(frozen=True)
-class Exercise:
-    """One code exercise: the function a student writes and the check that grades it."""
-    chapter: str
-    function: str
-    check: str
-    points: float = 1.0
 
 
 @dataclass
@@ -77,11 +69,6 @@ def _cell_text(cell) -> str:
     return "".join(source) if isinstance(source, list) else str(source)
 
 
-def _python(text: str) -> str:
-    """A code cell without IPython magics and shell lines (which are not Python)."""
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in text.splitlines())
-
-
 def _read_cells(path: Path) -> list[dict]:
     try:
         nb = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -98,7 +85,7 @@ def _parse(cells: list[dict]) -> _Source:
     for cell in cells:
         if cell.get("cell_type") != "code":
             continue
-        text = _python(_cell_text(cell))
+        text = exercises.python_source(_cell_text(cell))
         try:
             tree = ast.parse(text)
         except SyntaxError as e:
@@ -113,30 +100,12 @@ def _parse(cells: list[dict]) -> _Source:
 
 
 def answer_key(book: Path | str | None = None) -> dict[str, list[Exercise]]:
-    """``{chapter: [Exercise, ...]}`` read from the book's own notebooks."""
-    book = Path(book) if book is not None else ROOT / "book"
-    if not book.is_dir():
-        raise ValueError(f"book must be the folder of the book's notebooks, got {book}")
-    key = {}
-    for path in sorted(book.rglob("*.ipynb")):
-        if "_build" in path.parts or ".ipynb_checkpoints" in path.parts:
-            continue
-        exercises = []
-        for cell in _read_cells(path):
-            text = _cell_text(cell)
-            if cell.get("cell_type") != "code" or BEGIN not in text:
-                continue
-            tree = ast.parse(_python(text))
-            defs = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-            for node in ast.walk(tree):
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                        and isinstance(node.func.value, ast.Name) and node.func.value.id == "checks"
-                        and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id in defs):
-                    points = float(cell.get("metadata", {}).get("unigen", {}).get("points", 1))
-                    exercises.append(Exercise(path.stem, node.args[0].id, node.func.attr, points))
-        if exercises:
-            key[path.stem] = exercises
-    return key
+    """``{chapter: [Exercise, ...]}``: the code exercises of the book, with their checks and points.
+
+    An exercise whose title carries no points (see :mod:`unigen.exercises`) is worth 1 point.
+    """
+    graded = [e if e.points else replace(e, points=1.0) for e in exercises.catalogue(book) if e.check]
+    return exercises.by_chapter(graded)
 
 
 def find_submissions(folder: Path | str) -> list[tuple[str, str, Path]]:
