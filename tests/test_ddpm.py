@@ -7,8 +7,11 @@ from unigen import ddpm, schedules
 
 
 def gaussian_eps_model(s: float, grid_path=None):
-    """The exact eps-predictor for data x_0 ~ N(0, s^2 I): E[eps | x_t] = sigma_t x_t / (alpha_t^2 s^2 + sigma_t^2)."""
-    path = grid_path or schedules.LinearVP()
+    """The exact eps-predictor for data x_0 ~ N(0, s^2 I): E[eps | x_t] = sigma_t x_t / (alpha_t^2 s^2 + sigma_t^2).
+
+    Exact on the grid of ``grid_path`` (default: the path of ``ddpm_linear(1000)``).
+    """
+    path = grid_path or schedules.ddpm_linear(1000).path
 
     def model(x_t, t, y=None):
         a, sig = path.alpha(t.double()), path.sigma(t.double())
@@ -95,7 +98,7 @@ def test_score_from_eps_is_the_exact_score_of_a_gaussian():
     path = schedules.LinearVP()
     t = torch.full((5,), 0.3, dtype=torch.float64)
     x_t = torch.randn(5, 1, dtype=torch.float64)
-    eps = gaussian_eps_model(s0)(x_t, t)
+    eps = gaussian_eps_model(s0, path)(x_t, t)
     var = path.alpha(t) ** 2 * s0**2 + path.sigma(t) ** 2
     torch.testing.assert_close(ddpm.score_from_eps(eps, path.sigma(t)), -x_t / var[:, None])
 
@@ -187,6 +190,40 @@ def test_parameterizations_sample_the_same_with_the_exact_model():
                              generator=torch.Generator().manual_seed(1)).x for p in ("eps", "x0", "v")]
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(outs[0], outs[2], rtol=1e-4, atol=1e-4)
+
+
+def test_x0_and_v_losses_are_eps_losses_weighted_by_snr():
+    """At a fixed x_t: |x0_hat - x0|^2 = |eps_hat - eps|^2 / SNR and |v_hat - v|^2 = (1 + 1/SNR) |eps_hat - eps|^2."""
+    grid = schedules.ddpm_linear(1000)
+    g = torch.Generator().manual_seed(0)
+    k = torch.tensor([1, 2, 50, 300, 500, 900, 1000])
+    x0, eps, eps_hat = (torch.randn(len(k), 3, generator=g, dtype=torch.float64) for _ in range(3))
+    a, s = grid.coefficients(k, x0)
+    x_t = ddpm.q_sample(x0, k, grid, eps)
+    x0_hat = ddpm.x0_from_eps(x_t, eps_hat, a, s)                       # through the package's conversions
+    torch.testing.assert_close(ddpm.x0_from_eps(x_t, eps, a, s), x0)
+    v, v_hat = ddpm.v_from_eps_x0(eps, x0, a, s), ddpm.v_from_eps_x0(eps_hat, x0_hat, a, s)
+    err_eps = (eps_hat - eps).square().sum(1)
+    snr = grid.alpha_bar[k] / (1 - grid.alpha_bar[k])
+    torch.testing.assert_close((x0_hat - x0).square().sum(1), err_eps / snr)
+    torch.testing.assert_close((v_hat - v).square().sum(1), (1 + 1 / snr) * err_eps)
+    torch.testing.assert_close((v_hat - v).square().sum(1), err_eps / grid.alpha_bar[k])   # 1/alpha^2 (VP)
+    # ... and so ddpm_loss: an x0- or v-model's loss is the eps-model's loss with weight 1/SNR or 1 + 1/SNR
+    eps_model = gaussian_eps_model(0.5)
+    path = grid.path
+
+    def as_param(p):
+        def model(x_t, t, y=None):
+            e = eps_model(x_t, t)
+            a_t, s_t = path.alpha(t.double()).to(x_t), path.sigma(t.double()).to(x_t)
+            return ddpm.target(ddpm.x0_from_eps(x_t, e, a_t, s_t), e, a_t, s_t, p)
+        return model
+    data = 0.8 * torch.randn(256, 2, generator=g, dtype=torch.float64)
+    for p, weight in (("x0", lambda snr: 1 / snr), ("v", lambda snr: 1 + 1 / snr)):
+        direct = ddpm.ddpm_loss(as_param(p), data, grid, parameterization=p,
+                                generator=torch.Generator().manual_seed(1))
+        weighted = ddpm.ddpm_loss(eps_model, data, grid, weighting=weight, generator=torch.Generator().manual_seed(1))
+        torch.testing.assert_close(direct, weighted, rtol=1e-9, atol=0)
 
 
 def test_loss_targets():

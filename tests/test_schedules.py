@@ -5,7 +5,9 @@ import torch
 
 from unigen import schedules
 
-PATHS = [schedules.LinearVP(), schedules.CosineVP(), schedules.LinearPath(), schedules.GeometricVE()]
+_T7 = torch.linspace(0, 1, 8, dtype=torch.float64)       # knots that miss the test times below
+PATHS = [schedules.LinearVP(), schedules.CosineVP(), schedules.LinearPath(), schedules.GeometricVE(),
+         schedules.InterpolatedVP(_T7, schedules.LinearVP().alpha(_T7) ** 2, "coarse linear")]
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: type(p).__name__)
@@ -75,15 +77,63 @@ def test_outputs_follow_dtype_and_shape():
     assert schedules.LinearVP().alpha(0.5).dtype == torch.float64
 
 
-def test_ddpm_linear_grid_matches_ho_et_al():
+def test_ddpm_linear_is_ho_et_al_grid():
+    """Ho et al. (2020): betas linspace(1e-4, 0.02, T), alpha_bar = cumprod(1 - beta), for any T."""
     grid = schedules.ddpm_linear(1000)
     assert grid.T == 1000 and grid.alpha_bar[0] == 1 and grid.beta[0] == 0
-    assert abs(grid.beta[1].item() - 1e-4) < 2e-5 and abs(grid.beta[-1].item() - 0.02) < 5e-4
-    # DDPM's own betas: linspace(1e-4, 0.02, 1000); alpha_bar_T about 4e-5
-    ho = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)
-    torch.testing.assert_close(grid.alpha_bar[1:], ho, rtol=0.1, atol=1e-4)
+    assert grid.beta[1].item() == 1e-4 and abs(grid.beta[-1].item() - 0.02) < 1e-15
+    torch.testing.assert_close(grid.beta[1:], torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64),
+                               rtol=0, atol=0)
+    torch.testing.assert_close(grid.alpha_bar, torch.cumprod(1 - grid.beta, 0), rtol=0, atol=0)
+    assert abs(grid.alpha_bar[500].item() - 0.078587) < 1e-6
+    assert abs(grid.alpha_bar[1000].item() / 4.0358e-5 - 1) < 1e-4
+    torch.testing.assert_close(grid.t, torch.arange(1001, dtype=torch.float64) / 1000)
+    for T in (1, 10, 37):
+        g = schedules.ddpm_linear(T)
+        assert g.T == T and g.beta[1].item() == 1e-4 and abs(g.beta[-1].item() - (0.02 if T > 1 else 1e-4)) < 1e-15
+        torch.testing.assert_close(g.t, torch.arange(T + 1, dtype=torch.float64) / T)
+    # the betas do not scale with T: a short grid stops short of noise (respace a long one instead)
+    assert abs(schedules.ddpm_linear(100).alpha_bar[-1].item() - 0.3636) < 1e-3
+
+
+def test_ddpm_linear_path_passes_through_the_grid():
+    grid = schedules.ddpm_linear(1000)
+    assert isinstance(grid.path, schedules.InterpolatedVP) and grid.path.variance_preserving
+    torch.testing.assert_close(grid.path.alpha(grid.t) ** 2, grid.alpha_bar, rtol=1e-12, atol=1e-15)
+    a, s = grid.coefficients(torch.arange(1001), torch.zeros(1, dtype=torch.float64))
+    torch.testing.assert_close(grid.path.sigma(grid.t), s, rtol=1e-12, atol=1e-15)
+    again = schedules.discretize(grid.path, 1000)         # discretising the path gives the grid back
+    torch.testing.assert_close(again.beta, grid.beta, rtol=1e-10, atol=1e-15)
+    torch.testing.assert_close(again.alpha_bar, grid.alpha_bar, rtol=1e-12, atol=0)
+    # on a step the rate beta(t) = -2 dlog(alpha)/dt is constant: -T log(1 - beta_k)
+    f, g2 = grid.path.sde_coefficients(torch.tensor([0.0005, 0.7005], dtype=torch.float64))
+    torch.testing.assert_close(g2, -1000 * torch.log(1 - grid.beta[[1, 701]]))
+    torch.testing.assert_close(f, -0.5 * g2)
+
+
+def test_linear_vp_grid_is_the_continuous_path_and_differs_from_ho():
+    grid = schedules.linear_vp_grid(1000)
     # without clipping the grid is exactly the continuous path at t_k = k / T
     torch.testing.assert_close(grid.alpha_bar, schedules.LinearVP().alpha(grid.t) ** 2)
+    assert isinstance(grid.path, schedules.LinearVP)
+    assert abs(grid.beta[1].item() - 1.0994e-4) < 1e-8                     # not Ho's 1e-4
+    assert abs(grid.alpha_bar[-1].item() / 4.3186e-5 - 1) < 1e-4
+    ho = schedules.ddpm_linear(1000)
+    assert (grid.alpha_bar - ho.alpha_bar).abs().max() < 1e-3                 # close ...
+    assert grid.alpha_bar[-1] / ho.alpha_bar[-1] > 1.05                        # ... but 7 % apart at T
+
+
+def test_interpolated_vp_bad_input():
+    t = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
+    ab = torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
+    with pytest.raises(ValueError, match="t must"):
+        schedules.InterpolatedVP(torch.tensor([0.0, 0.7, 0.6]), ab)
+    with pytest.raises(ValueError, match="alpha_bar must"):
+        schedules.InterpolatedVP(t, torch.tensor([1.0, 0.5, 0.6], dtype=torch.float64))
+    with pytest.raises(ValueError, match="same length"):
+        schedules.InterpolatedVP(t, ab[:2])
+    with pytest.raises(ValueError, match="alpha_bar must be a 1-D"):
+        schedules.InterpolatedVP(t, [1.0, 0.5, 0.1])
 
 
 def test_cosine_grid_clips_last_beta():
@@ -140,6 +190,10 @@ def test_bad_input():
         schedules.discretize(schedules.LinearPath(), 10)
     with pytest.raises(ValueError, match="T must"):
         schedules.discretize(path, 0)
+    with pytest.raises(ValueError, match="T must"):
+        schedules.ddpm_linear(0)
+    with pytest.raises(ValueError, match="T must"):
+        schedules.linear_vp_grid(2.5)
     with pytest.raises(ValueError, match="path must"):
         schedules.discretize("linear", 10)
     grid = schedules.ddpm_linear(10)

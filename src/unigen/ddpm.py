@@ -90,7 +90,7 @@ def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, k, schedule: 
 
     .. math::
         \tilde\mu_k = \frac{\sqrt{\bar\alpha_{k-1}}\,\beta_k}{1-\bar\alpha_k}\,x_0
-                    + \frac{\sqrt{\alpha_k}\,(1-\bar\alpha_{k-1})}{1-\bar\alpha_k}\,x_k,
+                    + \frac{\sqrt{1-\beta_k}\,(1-\bar\alpha_{k-1})}{1-\bar\alpha_k}\,x_k,
         \qquad \tilde\beta_k = \frac{1-\bar\alpha_{k-1}}{1-\bar\alpha_k}\,\beta_k
 
     (Ho et al., 2020, eq. 6-7). ``k >= 1`` (an int or a ``(B,)`` tensor); at ``k = 1``,
@@ -183,8 +183,12 @@ def ddpm_loss(model: Callable, x0: torch.Tensor, schedule: DiscreteSchedule, *, 
               null_label: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""DDPM's simple loss :math:`\mathbb E_{k, x_0, \varepsilon}\,\|f_\theta(x_k, t_k) - \text{target}\|^2` (Ho et al., 2020, eq. 14).
 
-    ``k`` is uniform on 1..T. The target is ε, :math:`x_0` or v (``parameterization``);
-    they are the same loss up to a weight per step, :math:`\|\hat x_0 - x_0\|^2 = \mathrm{SNR}_k\,\|\hat\varepsilon-\varepsilon\|^2`.
+    ``k`` is uniform on 1..T. The target is ε, :math:`x_0` or :math:`v = \alpha_t\varepsilon - \sigma_t x_0`
+    (``parameterization``). At a fixed :math:`x_t` the three errors are proportional,
+    :math:`\hat x_0 - x_0 = -(\sigma_t/\alpha_t)(\hat\varepsilon - \varepsilon)` and
+    :math:`\hat v - v = ((\alpha_t^2+\sigma_t^2)/\alpha_t)(\hat\varepsilon - \varepsilon)`, so they are the same loss up
+    to a weight per step: :math:`\|\hat x_0 - x_0\|^2 = \|\hat\varepsilon-\varepsilon\|^2/\mathrm{SNR}_t` and, on a
+    variance-preserving path, :math:`\|\hat v - v\|^2 = (1 + 1/\mathrm{SNR}_t)\,\|\hat\varepsilon-\varepsilon\|^2`.
     ``weighting(snr)`` (optional) multiplies each example's squared error by a weight
     computed from the signal-to-noise ratio :math:`\alpha_t^2/\sigma_t^2` of its step, e.g.
     min-SNR, ``lambda snr: snr.clamp(max=5) / snr`` for ε (Hang et al., 2023).
@@ -267,10 +271,11 @@ def predict(model: Callable, x_t: torch.Tensor, k: int, schedule: DiscreteSchedu
 
 def ddpm_step(x_t: torch.Tensor, x0: torch.Tensor, k: int, schedule: DiscreteSchedule, noise: torch.Tensor, *,
               variance: str = "beta_tilde") -> torch.Tensor:
-    r"""One ancestral step :math:`x_{k-1} = \tilde\mu_k(x_k, \hat x_0) + \sigma_k z` (Ho et al., 2020, Algorithm 2).
+    r"""One ancestral step :math:`x_{k-1} = \tilde\mu_k(x_k, \hat x_0) + \varsigma_k z` (Ho et al., 2020, Algorithm 2).
 
-    ``variance`` is ``"beta_tilde"`` (:math:`\sigma_k^2 = \tilde\beta_k`, the posterior's; 0 at ``k = 1``)
-    or ``"beta"`` (:math:`\sigma_k^2 = \beta_k`, the upper bound). Either way the last step
+    :math:`\varsigma_k` is the reverse step's standard deviation (the book keeps :math:`\sigma_t` for the
+    path). ``variance`` is ``"beta_tilde"`` (:math:`\varsigma_k^2 = \tilde\beta_k`, the posterior's; 0 at
+    ``k = 1``) or ``"beta"`` (:math:`\varsigma_k^2 = \beta_k`, the upper bound). Either way the last step
     ``k = 1`` adds no noise: it returns the mean, as Algorithm 2 does.
     """
     check_in("variance", variance, ("beta_tilde", "beta"))
@@ -286,17 +291,18 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, x0: torch.Tensor, k: int, sc
     r"""One DDIM step (Song et al., 2021, eq. 12), from step ``k`` to ``k - 1`` of ``schedule``:
 
     .. math::
-        x_{k-1} = \sqrt{\bar\alpha_{k-1}}\,\hat x_0 + \sqrt{1-\bar\alpha_{k-1}-\sigma_k^2}\;\hat\varepsilon + \sigma_k z,
-        \qquad \sigma_k = \eta\sqrt{\tfrac{1-\bar\alpha_{k-1}}{1-\bar\alpha_k}}\sqrt{1-\tfrac{\bar\alpha_k}{\bar\alpha_{k-1}}}.
+        x_{k-1} = \sqrt{\bar\alpha_{k-1}}\,\hat x_0 + \sqrt{1-\bar\alpha_{k-1}-\varsigma_k^2}\;\hat\varepsilon + \varsigma_k z,
+        \qquad \varsigma_k = \eta\sqrt{\tfrac{1-\bar\alpha_{k-1}}{1-\bar\alpha_k}}\sqrt{1-\tfrac{\bar\alpha_k}{\bar\alpha_{k-1}}}
+        = \eta\sqrt{\tilde\beta_k}.
 
     ``eta = 0`` is deterministic; ``eta = 1`` is DDPM's ancestral step with :math:`\tilde\beta_k`.
     The last step uses :math:`\bar\alpha_0 = 1` and so returns :math:`\hat x_0`.
     """
     check_positive("eta", eta, allow_zero=True)
     ab, ab_prev = schedule.alpha_bar[k], schedule.alpha_bar[k - 1]
-    sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()
-    dir_coef = (1 - ab_prev - sigma**2).clamp_min(0.0).sqrt()
-    return (ab_prev.sqrt().to(x_t) * x0 + dir_coef.to(x_t) * eps + sigma.to(x_t) * noise)
+    std = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).sqrt()     # varsigma_k
+    dir_coef = (1 - ab_prev - std**2).clamp_min(0.0).sqrt()
+    return (ab_prev.sqrt().to(x_t) * x0 + dir_coef.to(x_t) * eps + std.to(x_t) * noise)
 
 
 # ---- samplers ---------------------------------------------------------------------------------
@@ -402,7 +408,7 @@ def ddpm_sample(model, shape, schedule: DiscreteSchedule, *, steps: int | None =
                 null_label=None, x_T=None, generator=None, device=None, return_trajectory=False) -> SampleOutput:
     r"""DDPM's ancestral sampler (Ho et al., 2020, Algorithm 2), from :math:`x_T \sim \mathcal N(0, I)` to :math:`x_0`.
 
-    Each step draws :math:`x_{k-1}` from :math:`\mathcal N(\tilde\mu_k(x_k, \hat x_0), \sigma_k^2 I)` with
+    Each step draws :math:`x_{k-1}` from :math:`\mathcal N(\tilde\mu_k(x_k, \hat x_0), \varsigma_k^2 I)` with
     ``variance`` ``"beta_tilde"`` or ``"beta"`` (:func:`ddpm_step`). With ``steps`` the grid is respaced
     and its betas recomputed, as in Nichol & Dhariwal (2021).
     """ + _COMMON_DOC
@@ -499,9 +505,9 @@ def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameteri
 
     - :math:`L_T = \mathrm{KL}(q(x_T\mid x_0)\,\|\,\mathcal N(0, I))`, in closed form;
     - :math:`L_{k-1} = \mathrm{KL}(q(x_{k-1}\mid x_k, x_0)\,\|\,p_\theta(x_{k-1}\mid x_k))`, between
-      :math:`\mathcal N(\tilde\mu_k, \tilde\beta_k I)` and :math:`\mathcal N(\mu_\theta, \sigma_k^2 I)` with
-      :math:`\sigma_k^2` = ``variance`` (:math:`\beta_k` or :math:`\tilde\beta_k`), one draw of :math:`x_k` per step.
-      With :math:`\sigma_k^2 = \tilde\beta_k` it is :math:`\|\tilde\mu_k - \mu_\theta\|^2 / (2\tilde\beta_k)`;
+      :math:`\mathcal N(\tilde\mu_k, \tilde\beta_k I)` and :math:`\mathcal N(\mu_\theta, \varsigma_k^2 I)` with
+      :math:`\varsigma_k^2` = ``variance`` (:math:`\beta_k` or :math:`\tilde\beta_k`), one draw of :math:`x_k` per step.
+      With :math:`\varsigma_k^2 = \tilde\beta_k` it is :math:`\|\tilde\mu_k - \mu_\theta\|^2 / (2\tilde\beta_k)`;
     - :math:`L_0 = -\log\mathcal N(x_0;\ \mu_\theta(x_1, 1),\ \beta_1 I)`, a Gaussian decoder
       (:math:`\tilde\beta_1 = 0` cannot serve as its variance), or with ``decoder="discretized"``
       the mass of that Gaussian on the bin of each pixel, for data on ``n_bins`` levels of [-1, 1]

@@ -24,14 +24,26 @@ The paths:
 class                         :math:`\alpha_t`, :math:`\sigma_t`           kind
 ============================  ===========================================  ======================
 :class:`LinearVP`             DDPM's linear :math:`\beta`, in continuous time  variance preserving
+:class:`InterpolatedVP`       through a grid's :math:`\bar\alpha_k`, constant rate per step  variance preserving
 :class:`CosineVP`             Nichol & Dhariwal's cosine schedule         variance preserving
 :class:`LinearPath`           :math:`1 - t`, :math:`t` (OT / rectified flow)   neither
 :class:`GeometricVE`          :math:`1`, geometric from ``sigma_min`` to ``sigma_max``  variance exploding
 ============================  ===========================================  ======================
 
-DDPM's discrete chain, with steps :math:`k = 1..T` at :math:`t_k = k/T`, is
-derived from a path by one function, :func:`discretize`:
-:math:`\bar\alpha_k = \alpha_{t_k}^2` and :math:`\beta_k = 1 - \bar\alpha_k / \bar\alpha_{k-1}`.
+DDPM's discrete chain, with steps :math:`k = 1..T` at :math:`t_k = k/T`, is a
+:class:`DiscreteSchedule`. Two ways to get one:
+
+- :func:`discretize` samples a path at the grid times:
+  :math:`\bar\alpha_k = \alpha_{t_k}^2` and :math:`\beta_k = 1 - \bar\alpha_k / \bar\alpha_{k-1}`
+  (:func:`linear_vp_grid`, :func:`ddpm_cosine`);
+- :func:`ddpm_linear` is Ho et al.'s grid as published, betas ``linspace(1e-4, 0.02, T)``;
+  its ``path`` is the :class:`InterpolatedVP` through its :math:`\bar\alpha_k`.
+
+The two linear grids are close but not equal. :class:`LinearVP` has
+:math:`\alpha_t^2 = \exp(-\int_0^t \beta(s)\,ds)`, so its grid's betas are
+:math:`1 - \exp(-\int_{t_{k-1}}^{t_k}\beta)`; Ho et al.'s :math:`\bar\alpha_k = \prod_{j\le k}(1 - \beta_j)`
+differs from :math:`\exp(-\sum_j \beta_j)` because :math:`\log(1-\beta) \ne -\beta`. At ``T = 1000``:
+:math:`\beta_1` = 1.0994e-4 against 1e-4, :math:`\bar\alpha_T` = 4.3186e-5 against 4.0358e-5 (7 % apart).
 """
 from __future__ import annotations
 
@@ -45,7 +57,8 @@ from .utils import check_positive
 
 __all__ = [
     "PathCoefficients", "GaussianPath", "VariancePreserving", "LinearVP", "CosineVP", "LinearPath",
-    "GeometricVE", "DiscreteSchedule", "discretize", "respace", "ddpm_linear", "ddpm_cosine",
+    "GeometricVE", "InterpolatedVP", "DiscreteSchedule", "discretize", "respace", "ddpm_linear",
+    "linear_vp_grid", "ddpm_cosine",
 ]
 
 
@@ -190,8 +203,11 @@ class LinearVP(VariancePreserving):
     :math:`\beta(t) = \beta_{\min} + t(\beta_{\max} - \beta_{\min})` and
     :math:`\alpha_t = \exp\!\big(-\tfrac12\int_0^t \beta(s)\,ds\big)
     = \exp\!\big(-\tfrac12\beta_{\min} t - \tfrac14(\beta_{\max}-\beta_{\min})t^2\big)`.
-    With the defaults 0.1 and 20, :func:`discretize` at ``T = 1000`` gives DDPM's betas,
-    which run linearly from about :math:`10^{-4}` to :math:`0.02`.
+    The defaults 0.1 and 20 are :math:`T` times Ho et al.'s first and last betas at ``T = 1000``,
+    so this is the continuous-time limit of their grid. Discretised,
+    :func:`linear_vp_grid` ``(1000)``, it is close to :func:`ddpm_linear` ``(1000)`` but not
+    equal: its betas are the integrals of :math:`\beta(t)` over each step
+    (:math:`\beta_1 = 1.0994\cdot10^{-4}`, not :math:`10^{-4}`).
     """
 
     def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0):
@@ -246,6 +262,57 @@ class CosineVP(VariancePreserving):
 
     def _d_alpha(self, t):
         return -torch.sin(self._angle(t)) * (math.pi / 2) / (1.0 + self.s) / self._cos0
+
+
+class InterpolatedVP(VariancePreserving):
+    r"""The VP path through given :math:`\bar\alpha_k` at times :math:`t_k`, with :math:`\log\alpha_t` linear in between.
+
+    So :math:`\alpha_{t_k}^2 = \bar\alpha_k` at every knot, and the noise rate
+    :math:`\beta(t) = -2\,d\log\alpha_t/dt` is constant on each step, equal to
+    :math:`-\log(1-\beta_k)/(t_k - t_{k-1})`; :func:`discretize` on the same times gives the
+    grid back. It is the ``path`` of :func:`ddpm_linear`, so that code which needs
+    :math:`(\alpha_t, \sigma_t)` at a time (an exact :math:`\varepsilon^*`, a conversion between
+    parameterisations) agrees with the grid there. At a knot the derivatives are those of
+    the step that ends there.
+
+    Args:
+        t: ``(T+1,)`` float tensor of times increasing from 0 to 1.
+        alpha_bar: ``(T+1,)`` float tensor, ``alpha_bar[0] = 1``, positive and non-increasing.
+        name: a label for ``repr``.
+    """
+
+    def __init__(self, t: torch.Tensor, alpha_bar: torch.Tensor, name: str = "interpolated"):
+        for arg, v in (("t", t), ("alpha_bar", alpha_bar)):
+            if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() != 1 or len(v) < 2:
+                raise ValueError(f"{arg} must be a 1-D float tensor of length >= 2")
+        if t.shape != alpha_bar.shape:
+            raise ValueError(f"t and alpha_bar must have the same length, got {len(t)} and {len(alpha_bar)}")
+        t, alpha_bar = t.detach().double().cpu(), alpha_bar.detach().double().cpu()
+        if t[0] != 0 or t[-1] != 1 or (t.diff() <= 0).any():
+            raise ValueError("t must increase from t[0] = 0 to t[-1] = 1")
+        if alpha_bar[0] != 1 or (alpha_bar <= 0).any() or (alpha_bar.diff() > 0).any():
+            raise ValueError("alpha_bar must start at 1, stay positive and not increase")
+        self.name = str(name)
+        self._knots, self._log_alpha_knots = t, 0.5 * torch.log(alpha_bar)
+
+    def _step(self, t):
+        """For each t: the knots (t0, t1) and log-alphas (l0, l1) of the step (t0, t1] that holds it."""
+        knots = self._knots.to(t.device)
+        i = torch.searchsorted(knots, t.detach().to(knots).contiguous()).clamp(1, len(knots) - 1)
+        logs = self._log_alpha_knots.to(t.device)
+        return knots[i - 1], knots[i], logs[i - 1], logs[i]
+
+    def _log_alpha(self, t):
+        t0, t1, l0, l1 = self._step(t)
+        w = (t.to(t0) - t0) / (t1 - t0)
+        return torch.lerp(l0, l1, w).to(t.dtype)
+
+    def _d_log_alpha(self, t):
+        t0, t1, l0, l1 = self._step(t)
+        return ((l1 - l0) / (t1 - t0)).to(t.dtype)
+
+    def __repr__(self):
+        return f"InterpolatedVP({self.name}, T={len(self._knots) - 1})"
 
 
 class LinearPath(GaussianPath):
@@ -312,7 +379,9 @@ class DiscreteSchedule:
             :func:`discretize`; a :func:`respace`-d grid keeps the original times).
         alpha_bar: ``(T+1,)`` :math:`\bar\alpha_k = \prod_{j \le k}(1 - \beta_j)`.
         beta: ``(T+1,)`` :math:`\beta_k = 1 - \bar\alpha_k/\bar\alpha_{k-1}`, with ``beta[0] = 0``.
-        path: the continuous path it came from (or ``None``).
+        path: a continuous path through the grid, :math:`\alpha_{t_k}^2 = \bar\alpha_k` (unless a beta was
+            clipped; or ``None``): the path :func:`discretize` sampled, or for :func:`ddpm_linear`
+            the :class:`InterpolatedVP` through its :math:`\bar\alpha_k`.
     """
 
     t: torch.Tensor
@@ -343,7 +412,11 @@ class DiscreteSchedule:
 
     @property
     def alpha(self) -> torch.Tensor:
-        r"""DDPM's per-step :math:`\alpha_k = 1 - \beta_k` (not the path's :math:`\alpha_t = \sqrt{\bar\alpha_k}`)."""
+        r"""The per-step factor :math:`1 - \beta_k`, so that ``alpha_bar = cumprod(alpha)``.
+
+        Ho et al. (2020) call it :math:`\alpha_k`; the book writes :math:`1 - \beta_k` and keeps
+        :math:`\alpha` for the path's :math:`\alpha_{t_k} = \sqrt{\bar\alpha_k}`.
+        """
         return 1.0 - self.beta
 
     @property
@@ -382,6 +455,11 @@ class DiscreteSchedule:
         return f"DiscreteSchedule(T={self.T}, path={self.path!r})"
 
 
+def _check_T(T):
+    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
+        raise ValueError(f"T must be a positive int, got {T!r}")
+
+
 def discretize(path: GaussianPath, T: int = 1000, *, max_beta: float = 0.999) -> DiscreteSchedule:
     r"""DDPM's grid from a VP path: :math:`\beta_k = \min\big(1 - \alpha_{t_k}^2/\alpha_{t_{k-1}}^2,\ \beta_{\max}\big)`, :math:`t_k = k/T`.
 
@@ -393,8 +471,7 @@ def discretize(path: GaussianPath, T: int = 1000, *, max_beta: float = 0.999) ->
         raise ValueError(f"path must be a GaussianPath, got {type(path).__name__}")
     if not path.variance_preserving:
         raise ValueError(f"path must be variance preserving for a DDPM grid, got {type(path).__name__}")
-    if not isinstance(T, int) or isinstance(T, bool) or T < 1:
-        raise ValueError(f"T must be a positive int, got {T!r}")
+    _check_T(T)
     if not 0.0 < max_beta < 1.0:
         raise ValueError(f"max_beta must lie in (0, 1), got {max_beta!r}")
     t = torch.arange(T + 1, dtype=torch.float64) / T
@@ -424,7 +501,30 @@ def respace(schedule: DiscreteSchedule, steps: int) -> DiscreteSchedule:
 
 
 def ddpm_linear(T: int = 1000) -> DiscreteSchedule:
-    """DDPM's linear-beta grid (betas from about 1e-4 to 0.02 at T = 1000), via :class:`LinearVP`."""
+    r"""Ho et al.'s (2020) linear grid: :math:`\beta_k` = ``linspace(1e-4, 0.02, T)``, :math:`\bar\alpha_k = \prod_{j\le k}(1-\beta_j)`.
+
+    The betas are the paper's for every ``T`` (first 1e-4, last 0.02); step k sits at
+    :math:`t_k = k/T`. Its ``path`` is the :class:`InterpolatedVP` through the grid's
+    :math:`\bar\alpha_k`, so ``path.alpha(t[k]) ** 2`` equals ``alpha_bar[k]``. At ``T = 1000``,
+    :math:`\bar\alpha_{500} = 0.078587` and :math:`\bar\alpha_{1000} = 4.0358\cdot10^{-5}`. The
+    continuous :class:`LinearVP` sampled at :math:`t_k` is :func:`linear_vp_grid`, a slightly
+    different grid. The betas do not scale with ``T``: well below ``T = 1000`` the chain stops short
+    of noise (:math:`\bar\alpha_T \approx 0.36` at ``T = 100``); to sample in fewer steps, respace a
+    ``T = 1000`` grid (:func:`respace`).
+    """
+    _check_T(T)
+    beta = torch.cat([torch.zeros(1, dtype=torch.float64), torch.linspace(1e-4, 0.02, T, dtype=torch.float64)])
+    alpha_bar = torch.cumprod(1.0 - beta, 0)
+    t = torch.arange(T + 1, dtype=torch.float64) / T
+    return DiscreteSchedule(t=t, alpha_bar=alpha_bar, beta=beta, path=InterpolatedVP(t, alpha_bar, "ddpm_linear"))
+
+
+def linear_vp_grid(T: int = 1000) -> DiscreteSchedule:
+    r"""The continuous :class:`LinearVP` sampled at :math:`t_k = k/T`: ``discretize(LinearVP(), T)``.
+
+    :math:`\bar\alpha_k = \alpha_{t_k}^2` exactly. Close to Ho et al.'s :func:`ddpm_linear` but not
+    equal (at ``T = 1000``: :math:`\beta_1` = 1.0994e-4, :math:`\bar\alpha_T` = 4.3186e-5).
+    """
     return discretize(LinearVP(), T)
 
 
