@@ -5,16 +5,7 @@ import pytest
 import torch
 
 from unigen import ar, checks
-
-
-def rejected(check, wrong) -> str:
-    with pytest.raises(checks.CheckFailed) as e:
-        check(wrong, quiet=True)
-    return str(e.value)
-
-
-def cases(*wrongs):
-    return pytest.mark.parametrize("wrong, expected", wrongs, ids=lambda w: getattr(w, "__name__", ""))
+from check_helpers import rejected, cases
 
 
 # ---- sequence_log_prob ------------------------------------------------------------------------

@@ -4,16 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from unigen import checks, visual_ar
-
-
-def rejected(check, wrong) -> str:
-    with pytest.raises(checks.CheckFailed) as e:
-        check(wrong, quiet=True)
-    return str(e.value)
-
-
-def cases(*wrongs):
-    return pytest.mark.parametrize("wrong, expected", wrongs, ids=lambda w: getattr(w, "__name__", ""))
+from check_helpers import rejected, cases
 
 
 # ---- mask_tokens ------------------------------------------------------------------------------

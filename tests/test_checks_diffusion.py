@@ -6,16 +6,7 @@ import torch
 
 from unigen import checks, ddpm
 from unigen.nn import dit
-
-
-def rejected(check, wrong) -> str:
-    with pytest.raises(checks.CheckFailed) as e:
-        check(wrong, quiet=True)
-    return str(e.value)
-
-
-def cases(*wrongs):
-    return pytest.mark.parametrize("wrong, expected", wrongs, ids=lambda w: getattr(w, "__name__", ""))
+from check_helpers import rejected, cases
 
 
 # ---- q_sample ---------------------------------------------------------------------------------

@@ -5,20 +5,11 @@ import pytest
 import torch
 
 from unigen import checks, flow
-
-
-def rejected(check, wrong) -> str:
-    with pytest.raises(checks.CheckFailed) as e:
-        check(wrong, quiet=True)
-    return str(e.value)
+from check_helpers import rejected, cases
 
 
 def trial_of(msg) -> int:
     return int(re.search(r"\(trial (\d+) of \d+\)", msg).group(1))
-
-
-def cases(*wrongs):
-    return pytest.mark.parametrize("wrong, expected", wrongs, ids=lambda w: getattr(w, "__name__", ""))
 
 
 # ---- conditional_velocity ---------------------------------------------------------------------

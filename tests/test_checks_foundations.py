@@ -5,12 +5,7 @@ import pytest
 import torch
 
 from unigen import baselines, checks
-
-
-def rejected(check, wrong) -> str:
-    with pytest.raises(checks.CheckFailed) as e:
-        check(wrong, quiet=True)
-    return str(e.value)
+from check_helpers import rejected
 
 
 # ---- bigram_logprobs --------------------------------------------------------------------------
