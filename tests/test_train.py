@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -92,3 +94,46 @@ def test_budget_schedule_decays_with_the_clock():
     assert h1.steps == 5
     with pytest.raises(ValueError, match="schedule"):
         train.train(model, loss_fn, x, steps=5, schedule="linear", progress=False)
+
+
+def _overfitting_problem():
+    """32 noisy points that a wide MLP can memorise: the validation loss falls, then rises."""
+    gen = torch.Generator().manual_seed(0)
+
+    def sample(n):
+        x = torch.randn(n, 2, generator=gen)
+        return x, torch.sin(2 * x[:, :1]) + 0.5 * torch.randn(n, 1, generator=gen)
+    data, val = sample(32), sample(512)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 128), torch.nn.Tanh(), torch.nn.Linear(128, 128),
+                                torch.nn.Tanh(), torch.nn.Linear(128, 1))
+    loss = lambda m, batch: (m(batch[0]) - batch[1]).square().mean()  # noqa: E731
+    return model, loss, data, val
+
+
+def test_early_stopping_keeps_the_best_weights_of_an_overfitting_model():
+    model, loss, data, val = _overfitting_problem()
+    full = copy.deepcopy(model)
+    settings = dict(lr=3e-3, batch_size=32, progress=False, val_data=val, eval_every=20)
+    h_full = train.train(full, loss, data, steps=600, **settings)
+    best = min(h_full.val_losses)
+    assert h_full.val_losses[0] > best + 0.1                            # it learns first ...
+    assert h_full.val_losses[-1] > best + 0.1                           # ... then overfits
+    assert not h_full.stopped_early and h_full.steps == 600
+    with torch.no_grad():                                               # the best weights came back
+        assert abs(loss(full, val).item() - best) < 1e-6
+    h_stop = train.train(model, loss, data, steps=600, patience=4, **settings)
+    assert h_stop.stopped_early and h_stop.steps < 300
+    assert h_stop.best_step == h_stop.val_steps[h_stop.val_losses.index(min(h_stop.val_losses))]
+    with torch.no_grad():
+        assert loss(model, val).item() < h_full.val_losses[-1] - 0.1
+
+
+def test_early_stopping_bad_input():
+    model, loss, data, val = _overfitting_problem()
+    with pytest.raises(ValueError, match="eval_every"):
+        train.train(model, loss, data, steps=5, val_data=val, eval_every=0, progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        train.train(model, loss, data, steps=5, val_data=val, patience=0, progress=False)
+    with pytest.raises(ValueError, match="val_data"):
+        train.train(model, loss, data, steps=5, val_data=[1, 2], progress=False)

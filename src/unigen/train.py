@@ -38,11 +38,16 @@ class EMA:
 
 @dataclass
 class History:
-    """What :func:`train` returns: the loss at each step, wall time, and the EMA model if any."""
+    """What :func:`train` returns: the loss at each step, wall time, the EMA model if any, and the
+    validation curve when a validation set was given (``val_steps``, ``val_losses``, ``best_step``)."""
 
     losses: list[float] = field(default_factory=list)
     seconds: float = 0.0
     ema: torch.nn.Module | None = None
+    val_steps: list[int] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    best_step: int | None = None
+    stopped_early: bool = False
 
     @property
     def steps(self) -> int:
@@ -54,6 +59,49 @@ class History:
         if len(x) < window:
             return x
         return torch.nn.functional.avg_pool1d(x[None, None], window, 1)[0, 0]
+
+
+class _EarlyStopping:
+    """Evaluate on held-out data every ``every`` steps, keep the best weights, stop after ``patience``
+    evaluations without improvement (never, if ``patience`` is None)."""
+
+    def __init__(self, loss_fn, val_data, every: int, patience: int | None, device):
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"eval_every must be a positive int, got {every!r}")
+        if patience is not None and (not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"patience must be a positive int or None, got {patience!r}")
+        tensors = val_data if isinstance(val_data, (tuple, list)) else (val_data,)
+        if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise ValueError("val_data must be a tensor or a tuple of tensors")
+        self.batch = (tuple(t.to(device) for t in val_data) if isinstance(val_data, (tuple, list))
+                      else val_data.to(device))
+        self.loss_fn, self.every, self.patience = loss_fn, every, patience
+        self.best, self.best_state, self.waited = math.inf, None, 0
+
+    def __call__(self, scored: torch.nn.Module, trained: torch.nn.Module, hist: History) -> bool:
+        """Evaluate ``scored`` if it is time; return True when training should stop."""
+        if hist.steps % self.every:
+            return False
+        was_training = scored.training
+        scored.eval()
+        with torch.no_grad():
+            value = float(self.loss_fn(scored, self.batch))
+        scored.train(was_training)
+        hist.val_steps.append(hist.steps)
+        hist.val_losses.append(value)
+        if value < self.best:
+            self.best, self.waited, hist.best_step = value, 0, hist.steps
+            self.best_state = (copy.deepcopy(trained.state_dict()), copy.deepcopy(scored.state_dict()))
+            return False
+        self.waited += 1
+        hist.stopped_early = self.patience is not None and self.waited >= self.patience
+        return hist.stopped_early
+
+    def restore(self, scored: torch.nn.Module, trained: torch.nn.Module) -> None:
+        """Put the best weights back into the trained model and the evaluated one (its EMA)."""
+        if self.best_state is not None:
+            trained.load_state_dict(self.best_state[0])
+            scored.load_state_dict(self.best_state[1])
 
 
 def batches(data, batch_size: int, generator: torch.Generator | None = None):
@@ -75,25 +123,7 @@ def batches(data, batch_size: int, generator: torch.Generator | None = None):
             yield out if isinstance(data, (tuple, list)) else out[0]
 
 
-def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, seconds: float | None = None,
-          batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,
-          grad_clip: float | None = 1.0, generator: torch.Generator | None = None, device=None,
-          progress: bool = True, desc: str = "train", schedule: str = "steps") -> History:
-    """Train ``model`` with AdamW on ``loss_fn(model, batch)``; stop after ``steps`` or ``seconds``.
-
-    Args:
-        data: a tensor or tuple of tensors; minibatches are drawn with ``generator``.
-        steps / seconds: the budget. Give at least one; with both, whichever ends first.
-        ema_decay: if set, keep an :class:`EMA` copy, returned as ``history.ema``.
-        device: where batches go (default: the model's device).
-
-    The learning rate follows a cosine decay over ``steps`` when a step budget
-    is given, and stays constant under a pure time budget (``schedule="steps"``,
-    the default). With ``schedule="budget"`` the cosine follows whichever budget
-    runs out first, ``progress = max(step / steps, elapsed / seconds)``,
-    so a run that the clock cuts short (a slow or busy machine) still ends at a
-    small learning rate.
-    """
+def _check_budget(steps, seconds, lr, schedule) -> None:
     if steps is None and seconds is None:
         raise ValueError("give a budget: steps or seconds")
     if steps is not None and (not isinstance(steps, int) or steps < 1):
@@ -102,42 +132,83 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
         check_positive("seconds", seconds)
     check_positive("lr", lr)
     check_in("schedule", schedule, ("steps", "budget"))
+
+
+def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, seconds: float | None = None,
+          batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,
+          grad_clip: float | None = 1.0, generator: torch.Generator | None = None, device=None,
+          progress: bool = True, desc: str = "train", schedule: str = "steps", val_data=None,
+          eval_every: int = 100, patience: int | None = None) -> History:
+    """Train ``model`` with AdamW on ``loss_fn(model, batch)``; stop after ``steps`` or ``seconds``.
+
+    Args:
+        data: a tensor or tuple of tensors; minibatches are drawn with ``generator``.
+        steps / seconds: the budget. Give at least one; with both, whichever ends first.
+        ema_decay: if set, keep an :class:`EMA` copy, returned as ``history.ema``.
+        device: where batches go (default: the model's device).
+        val_data: held-out data. Every ``eval_every`` steps ``loss_fn`` is evaluated on all of it (the
+            EMA model if there is one), and at the end the weights with the lowest validation loss are
+            put back: a model that starts to overfit a small dataset returns its best state, not its
+            last. With ``patience``, training stops after that many evaluations without improvement.
+
+    The learning rate follows a cosine decay over ``steps`` when a step budget
+    is given, and stays constant under a pure time budget (``schedule="steps"``,
+    the default). With ``schedule="budget"`` the cosine follows whichever budget
+    runs out first, ``progress = max(step / steps, elapsed / seconds)``,
+    so a run that the clock cuts short (a slow or busy machine) still ends at a
+    small learning rate.
+    """
+    _check_budget(steps, seconds, lr, schedule)
     device = device or next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps and schedule == "steps" else None
     ema = EMA(model, ema_decay) if ema_decay else None
+    stopper = None if val_data is None else _EarlyStopping(loss_fn, val_data, eval_every, patience, device)
     hist = History()
     bar = tqdm(total=steps, desc=desc, disable=not progress, mininterval=0.5, leave=False)
     start = time.perf_counter()
     model.train()
     for batch in batches(data, batch_size, generator):
         batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
-        loss = loss_fn(model, batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {hist.steps}")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
+        _step(model, loss_fn, batch, opt, grad_clip, hist)
         if sched:
             sched.step()
         if ema:
             ema.update(model)
-        hist.losses.append(loss.item())
         if schedule == "budget":
-            done = max(hist.steps / steps if steps else 0.0,
-                       (time.perf_counter() - start) / seconds if seconds else 0.0)
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+            _budget_lr(opt, lr, hist.steps, steps, time.perf_counter() - start, seconds)
         bar.update(1)
         if hist.steps % 50 == 0:
             bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")
         elapsed = time.perf_counter() - start
+        if stopper and stopper(ema.model if ema else model, model, hist):
+            break
         if (steps and hist.steps >= steps) or (seconds and elapsed >= seconds):
             break
     bar.close()
+    if stopper:
+        stopper.restore(ema.model if ema else model, model)
     model.eval()
     hist.seconds = time.perf_counter() - start
     hist.ema = ema.model if ema else None
     return hist
+
+
+def _step(model, loss_fn, batch, opt, grad_clip, hist: History) -> None:
+    """One optimiser step on ``batch``; its loss is appended to ``hist``."""
+    loss = loss_fn(model, batch)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss became {loss.item()} at step {hist.steps}")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    hist.losses.append(loss.item())
+
+
+def _budget_lr(opt, lr, step, steps, elapsed, seconds) -> None:
+    """The cosine learning rate of ``schedule="budget"``: it follows whichever budget runs out first."""
+    done = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+    for group in opt.param_groups:
+        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
