@@ -68,3 +68,46 @@ def test_bad_inputs():
         tasks.sudoku_puzzles(tasks.sudoku_grids()[:2], 17)
     with pytest.raises(ValueError, match="x_t"):
         tasks.SudokuPrior()(torch.ones(2, 4, dtype=torch.long))
+
+
+def test_addition_msb_writes_the_same_sums_reversed():
+    lsb = tasks.addition(40, 3, generator=torch.Generator().manual_seed(0))
+    msb = tasks.addition(40, 3, generator=torch.Generator().manual_seed(0), order="msb")
+    assert msb.shape == lsb.shape
+    assert torch.equal(msb[:, :3], lsb[:, :3].flip(1))
+    assert torch.equal(msb[:, tasks.addition_answer_slice(3)],
+                       lsb[:, tasks.addition_answer_slice(3)].flip(1))
+    nums = tasks.addition_numbers(msb, 3, "msb")
+    assert torch.equal(nums, tasks.addition_numbers(lsb, 3))
+    assert (nums[:, 0] + nums[:, 1] == nums[:, 2]).all()
+    with pytest.raises(ValueError):
+        tasks.addition(4, 3, order="left")
+    with pytest.raises(ValueError):
+        tasks.addition_numbers(msb[:, :5], 3)
+    with pytest.raises(ValueError):
+        tasks.addition_numbers(torch.zeros_like(msb), 3)
+
+
+def test_word_problems_and_text_round_trip():
+    probs = tasks.word_problems(200, generator=torch.Generator().manual_seed(0))
+    for question, answer, value in probs:
+        expr = answer[len("<calc>"):answer.index("</calc>")]
+        a, op, b = expr[:2], expr[2], expr[3:]
+        assert op in "+-*" and value >= 0
+        assert value == (int(a) * int(b) if op == "*" else int(a) + int(b) if op == "+"
+                         else int(a) - int(b))
+        assert a in question and b in question
+        assert tasks.word_answer(answer) == value
+        assert tasks.decode_text(tasks.encode_text(question + answer)) == question + answer
+    rows = tasks.word_problem_rows(probs, 60)
+    assert rows.shape == (200, 60) and (rows[:, -1] == 0).all()
+    assert tasks.decode_text(rows[0]) == probs[0][0] + probs[0][1]
+    assert tasks.word_answer("no call") is None
+    with pytest.raises(ValueError):
+        tasks.encode_text("Capital")
+    with pytest.raises(ValueError):
+        tasks.decode_text([99])
+    with pytest.raises(ValueError):
+        tasks.word_problem_rows(probs, 10)
+    with pytest.raises(ValueError):
+        tasks.word_problems(0)

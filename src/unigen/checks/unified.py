@@ -7,7 +7,8 @@ from .. import compare
 from ..data import tasks
 from ._framework import compare as compare_fn
 
-__all__ = ["lsb_digits", "sudoku_valid", "pareto_front", "bigram_tv"]
+__all__ = ["lsb_digits", "sudoku_valid", "pareto_front", "bigram_tv", "constrained_logprob",
+           "reveal_steps"]
 
 
 def lsb_digits(fn, **kw) -> None:
@@ -76,3 +77,43 @@ def bigram_tv(fn, **kw) -> None:
         return compare.bigram_tv(a, b)
     reference.__name__ = "bigram_tv"
     compare_fn(fn, reference, make, name="bigram_tv", **kw)
+
+
+def constrained_logprob(fn, **kw) -> None:
+    """Exercise: ``fn(logp (T, V), allowed (T, V) bool, tokens (T,)) -> float``, log q of a constrained output.
+
+    ``q(y_t | y_<t) = p(y_t | y_<t) / Z_t`` on the allowed tokens, ``Z_t`` the allowed mass.
+    """
+    def make(gen):
+        T = int(torch.randint(1, 6, (1,), generator=gen))
+        V = int(torch.randint(3, 7, (1,), generator=gen))
+        logp = torch.randn(T, V, generator=gen, dtype=torch.float64).log_softmax(-1)
+        allowed = torch.rand(T, V, generator=gen) < 0.5
+        allowed[torch.arange(T), torch.randint(0, V, (T,), generator=gen)] = True
+        choice = torch.rand(T, V, generator=gen).masked_fill(~allowed, -1.0).argmax(1)
+        return logp, allowed, choice
+
+    def reference(logp, allowed, tokens):
+        log_z = logp.masked_fill(~allowed, float("-inf")).logsumexp(-1)
+        return float((logp.gather(1, tokens[:, None])[:, 0] - log_z).sum())
+    reference.__name__ = "constrained_logprob"
+    compare_fn(fn, reference, make, name="constrained_logprob", **kw)
+
+
+def reveal_steps(fn, **kw) -> None:
+    """Exercise: ``fn(trajectory: list of (N, L), mask_id) -> (N, L)``, the entry where each position appears."""
+    mask_id = 9
+
+    def make(gen):
+        N = int(torch.randint(1, 4, (1,), generator=gen))
+        L = int(torch.randint(2, 7, (1,), generator=gen))
+        final = torch.randint(0, mask_id, (N, L), generator=gen)
+        when = torch.randint(0, 4, (N, L), generator=gen)            # 0: known from the start
+        steps = int(when.max()) + 1
+        trajectory = [torch.where(when <= k, final, mask_id) for k in range(steps)]
+        return trajectory, mask_id
+
+    def reference(trajectory, mask_id):
+        return (torch.stack(trajectory) != mask_id).int().argmax(0)
+    reference.__name__ = "reveal_steps"
+    compare_fn(fn, reference, make, name="reveal_steps", **kw)

@@ -1,6 +1,6 @@
-r"""Small generated tasks where the order of generation matters: addition and 4x4 sudoku.
+r"""Small generated tasks where the order of generation matters: addition, word problems, 4x4 sudoku.
 
-Introduced in *The unified view* (Part VII). Both are token sequences that share one
+Introduced in *The unified view* and *Where each family wins* (Part VII). All are token sequences that share one
 vocabulary layout with :mod:`unigen.ar` and :mod:`unigen.masked`: id 0 is the START/END
 token the autoregressive model reads first, and every task token has an id >= 1.
 
@@ -9,6 +9,13 @@ token the autoregressive model reads first, and every task token has an id >= 1.
   meets the carry just when it needs it. A row is
   ``a_0 .. a_{w-1} + b_0 .. b_{w-1} = c_0 .. c_w`` (the sum has ``width + 1`` digits):
   digit ``d`` is id ``d + 1``, ``+`` is :data:`PLUS`, ``=`` is :data:`EQUALS`.
+- **Addition, most-significant digit first** (``order="msb"``): the same sums written
+  the usual way, so the first digit of the sum depends on a carry that may come from
+  the last place (*Where each family wins*).
+- **Arithmetic word problems with a calculator call** (:func:`word_problems`): short
+  character-level texts such as ``37 boxes of 12 pens. pens?<calc>37*12</calc>444 pens.``;
+  the answer calls a calculator (see :mod:`unigen.tools`). Characters are ids
+  ``1..len(WORD_CHARS)`` (:func:`encode_text`, :func:`decode_text`), id 0 ends the text.
 - **4x4 sudoku.** All 288 grids in which every row, column and 2x2 box holds 1..4
   (:func:`sudoku_grids`), as rows of 16 ids (value ``v`` is id ``v``) in raster order;
   :data:`BLANK` (id 5) marks a hidden cell in a puzzle. :class:`SudokuPrior` gives the
@@ -27,7 +34,9 @@ from .splits import take_split
 
 __all__ = [
     "PLUS", "EQUALS", "ADD_VOCAB", "lsb_digits", "from_lsb_digits", "addition",
-    "addition_answer_slice",
+    "addition_answer_slice", "addition_numbers",
+    "WORD_CHARS", "WORD_VOCAB", "WORD_TEMPLATES", "encode_text", "decode_text", "word_problems",
+    "word_problem_rows", "word_answer",
     "BLANK", "SUDOKU_VOCAB", "sudoku_grids", "is_valid_sudoku", "sudoku_split", "sudoku_puzzles",
     "SudokuPrior",
 ]
@@ -63,22 +72,145 @@ def from_lsb_digits(digits: torch.Tensor) -> torch.Tensor:
     return (digits * powers).sum(1)
 
 
-def addition(n: int, width: int = 3, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """``n`` random sums of two ``width``-digit numbers as token rows ``(n, 3 width + 3)``."""
+def _check_order(order) -> str:
+    if order not in ("lsb", "msb"):
+        raise ValueError(f"order must be 'lsb' or 'msb', got {order!r}")
+    return order
+
+
+def addition(n: int, width: int = 3, *, generator: torch.Generator | None = None,
+             order: str = "lsb") -> torch.Tensor:
+    """``n`` random sums of two ``width``-digit numbers as token rows ``(n, 3 width + 3)``.
+
+    ``order="lsb"`` writes every number least-significant digit first (the default),
+    ``"msb"`` most-significant first; the same generator gives the same sums in both.
+    """
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     _check_width(width)
+    _check_order(order)
     a = torch.randint(0, 10 ** width, (n,), generator=generator)
     b = torch.randint(0, 10 ** width, (n,), generator=generator)
     plus, equals = torch.full((n, 1), PLUS), torch.full((n, 1), EQUALS)
-    return torch.cat([lsb_digits(a, width) + 1, plus, lsb_digits(b, width) + 1, equals,
-                      lsb_digits(a + b, width + 1) + 1], 1)
+    parts = [lsb_digits(a, width), lsb_digits(b, width), lsb_digits(a + b, width + 1)]
+    if order == "msb":
+        parts = [p.flip(1) for p in parts]
+    return torch.cat([parts[0] + 1, plus, parts[1] + 1, equals, parts[2] + 1], 1)
+
+
+def addition_numbers(rows: torch.Tensor, width: int, order: str = "lsb") -> torch.Tensor:
+    """The integers ``(a, b, c)`` written in :func:`addition` rows ``(B, 3 width + 3)``: ``(B, 3)``.
+
+    ``c`` is read from the answer columns, so a model's (possibly wrong) sum can be decoded.
+    """
+    _check_width(width)
+    _check_order(order)
+    check_tensor("rows", rows, dim=2, floating=False)
+    if rows.shape[1] != 3 * width + 3:
+        raise ValueError(f"rows must have 3 width + 3 = {3 * width + 3} columns, got {rows.shape[1]}")
+    cols = [slice(0, width), slice(width + 1, 2 * width + 1), addition_answer_slice(width)]
+    digits = [rows[:, c] - 1 for c in cols]
+    if digits[0].numel() and any(bool((d < 0).any() or (d > 9).any()) for d in digits):
+        raise ValueError("rows must hold digit ids 1..10 in the number columns")
+    if order == "msb":
+        digits = [d.flip(1) for d in digits]
+    return torch.stack([from_lsb_digits(d) for d in digits], 1)
 
 
 def addition_answer_slice(width: int) -> slice:
     """The columns of an :func:`addition` row that hold the sum (the part a model must produce)."""
     _check_width(width)
     return slice(2 * width + 2, 3 * width + 3)
+
+
+# ---- word problems with a calculator call ---------------------------------------------------
+
+WORD_CHARS = " .,?<>/*+-0123456789abcdefghijklmnopqrstuvwxyz"
+WORD_VOCAB = len(WORD_CHARS) + 1          # id 0: START/END
+_CHAR_ID = {c: i + 1 for i, c in enumerate(WORD_CHARS)}
+
+# (question, operation, unit of the answer); {a} and {b} are two-digit numbers
+WORD_TEMPLATES = (
+    ("{a} boxes of {b} pens. pens?", "*", "pens"),
+    ("{a} rows of {b} seats. seats?", "*", "seats"),
+    ("{a} red and {b} blue cars. cars?", "+", "cars"),
+    ("{a} cats, {b} more came. cats?", "+", "cats"),
+    ("{a} eggs, {b} broke. eggs left?", "-", "eggs"),
+    ("{a} apples, {b} eaten. apples?", "-", "apples"),
+)
+
+
+def encode_text(text: str) -> list[int]:
+    """Character ids of ``text`` (characters from :data:`WORD_CHARS`)."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    bad = sorted(set(text) - set(_CHAR_ID))
+    if bad:
+        raise ValueError(f"text holds characters outside WORD_CHARS: {bad}")
+    return [_CHAR_ID[c] for c in text]
+
+
+def decode_text(ids) -> str:
+    """Inverse of :func:`encode_text`; stops at the first END (id 0)."""
+    out = []
+    for i in (ids.tolist() if isinstance(ids, torch.Tensor) else ids):
+        i = int(i)
+        if i == 0:
+            break
+        if not 1 <= i <= len(WORD_CHARS):
+            raise ValueError(f"ids must lie in 0..{len(WORD_CHARS)}, got {i}")
+        out.append(WORD_CHARS[i - 1])
+    return "".join(out)
+
+
+def word_problems(n: int, *, generator: torch.Generator | None = None) -> list[tuple[str, str, int]]:
+    """``n`` random problems as ``(question, answer, value)``.
+
+    The answer calls the calculator and then states the result with its unit, e.g.
+    ``("37 boxes of 12 pens. pens?", "<calc>37*12</calc>444 pens.", 444)``. The
+    numbers are two-digit; a subtraction never goes below zero.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    kind = torch.randint(0, len(WORD_TEMPLATES), (n,), generator=generator).tolist()
+    ab = torch.randint(10, 100, (n, 2), generator=generator).tolist()
+    out = []
+    for k, (a, b) in zip(kind, ab):
+        question, op, unit = WORD_TEMPLATES[k]
+        if op == "-" and a < b:
+            a, b = b, a
+        value = a * b if op == "*" else a + b if op == "+" else a - b
+        answer = f"<calc>{a}{op}{b}</calc>{value} {unit}."
+        out.append((question.format(a=a, b=b), answer, value))
+    return out
+
+
+def word_problem_rows(problems, length: int) -> torch.Tensor:
+    """Token rows ``(n, length)`` of ``question + answer``, END-padded (for :func:`unigen.ar.ar_loss`)."""
+    if not isinstance(length, int) or length < 2:
+        raise ValueError(f"length must be an int >= 2, got {length!r}")
+    rows = torch.zeros(len(problems), length, dtype=torch.long)
+    for r, (question, answer, _) in enumerate(problems):
+        ids = encode_text(question + answer)
+        if len(ids) >= length:
+            raise ValueError(f"length {length} leaves no room for END after {question + answer!r}")
+        rows[r, :len(ids)] = torch.tensor(ids)
+    return rows
+
+
+def word_answer(text: str) -> int | None:
+    """The final number of an answer: the digits right after ``</calc>`` (``None`` if absent)."""
+    if not isinstance(text, str):
+        raise ValueError(f"text must be a str, got {type(text).__name__}")
+    tail = text.rsplit("</calc>", 1)
+    if len(tail) < 2:
+        return None
+    digits = ""
+    for c in tail[1]:
+        if not c.isdigit():
+            break
+        digits += c
+    return int(digits) if digits else None
 
 
 # ---- 4x4 sudoku ----------------------------------------------------------------------------------
