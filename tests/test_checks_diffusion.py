@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from unigen import checks, ddpm
+from unigen import checks, ddpm, schedules
+from unigen.checks.diffusion import toy_eps
 from unigen.nn import dit
 from check_helpers import rejected, cases
 
@@ -145,6 +146,67 @@ def test_posterior_first_step_is_a_case():
     assert "`variance` is" in msg and "alpha_bar_prev = 1.0" in msg
 
 
+# ---- ancestral_step ---------------------------------------------------------------------------
+
+def ancestral_step(x_t, eps_hat, ab, ab_prev, z, *, x0_sign=1.0, divide=True, variance="tilde", swap=False,
+                   std=math.sqrt):
+    x0_hat = x_t - x0_sign * math.sqrt(1 - ab) * eps_hat
+    if divide:
+        x0_hat = x0_hat / math.sqrt(ab)
+    mean, var = posterior(x_t, x0_hat, ab, ab_prev) if swap else posterior(x0_hat, x_t, ab, ab_prev,
+                                                                           variance=variance)
+    return mean + std(var) * z
+
+
+def ancestral_eps_form(x_t, eps_hat, ab, ab_prev, z):         # Ho et al.'s Algorithm 2: the same step
+    beta = 1 - ab / ab_prev
+    mean = (x_t - beta / math.sqrt(1 - ab) * eps_hat) / math.sqrt(1 - beta)
+    return mean + math.sqrt((1 - ab_prev) / (1 - ab) * beta) * z
+
+
+def ancestral_variance_beta(x_t, eps_hat, ab, ab_prev, z):     # beta_k, not beta_tilde_k
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, variance="beta")
+
+
+def ancestral_variance_not_std(x_t, eps_hat, ab, ab_prev, z):  # var * z, no square root
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, std=lambda v: v)
+
+
+def ancestral_x0_wrong_sign(x_t, eps_hat, ab, ab_prev, z):     # x_t + sigma eps
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, x0_sign=-1.0)
+
+
+def ancestral_x0_not_divided(x_t, eps_hat, ab, ab_prev, z):    # forgets the 1 / sqrt(alpha_bar_k)
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, divide=False)
+
+
+def ancestral_arguments_swapped(x_t, eps_hat, ab, ab_prev, z):  # posterior(x_t, x0_hat, ...)
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, swap=True)
+
+
+def ancestral_no_noise(x_t, eps_hat, ab, ab_prev, z):          # the mean only
+    return ancestral_step(x_t, eps_hat, ab, ab_prev, z, std=lambda v: 0.0)
+
+
+@cases((ancestral_variance_beta, "`x_prev` differs at 4 of 4 entries; first at index (0, 0)"),
+       (ancestral_variance_not_std, "`x_prev` differs"), (ancestral_x0_wrong_sign, "`x_prev` differs"),
+       (ancestral_x0_not_divided, "`x_prev` differs"), (ancestral_arguments_swapped, "`x_prev` differs"),
+       (ancestral_no_noise, "`x_prev` differs"))
+def test_ancestral_step_rejects(wrong, expected):
+    msg = rejected(checks.ancestral_step, wrong)
+    assert msg.startswith("ancestral_step: ") and expected in msg and "trial 1 of" in msg
+    assert "alpha_bar_k = 0.5\n    alpha_bar_prev = 0.8" in msg
+    assert "then call ancestral_step(x_t, eps_hat, alpha_bar_k, alpha_bar_prev, z)" in msg
+
+
+def test_ancestral_last_step_is_a_case():
+    def noise_at_last_step(x_t, eps_hat, ab, ab_prev, z):      # "no posterior at k = 1": adds sqrt(beta_1) z
+        out = ancestral_step(x_t, eps_hat, ab, ab_prev, z)
+        return out if ab_prev < 1 else out + math.sqrt(1 - ab) * z
+    msg = rejected(checks.ancestral_step, noise_at_last_step)
+    assert "trial 2 of" in msg and "alpha_bar_prev = 1.0" in msg
+
+
 # ---- ddim_update ------------------------------------------------------------------------------
 
 def ddim(x_t, eps, ab, ab_prev, eta, noise, *, std_of=None, direction=True, sign=1.0, out_ab=None):
@@ -187,6 +249,80 @@ def test_ddim_update_rejects(wrong, expected):
     msg = rejected(checks.ddim_update, wrong)
     assert msg.startswith("ddim_update: `x_prev` differs") and expected in msg
     assert "then call ddim_update(x_t, eps, alpha_bar_k, alpha_bar_prev, eta, noise)" in msg
+
+
+# ---- ddim_invert ------------------------------------------------------------------------------
+
+def ddim_invert(x0, eps_fn, schedule, steps, *, time_shift=0, first_t=1, respaced=True, sqrt=True,
+                renoise_x0=False):
+    g = schedules.respace(schedule, steps) if respaced else schedule
+    x = x0
+    for k in range(1, g.T + 1):
+        j = max(k - 1, first_t) + time_shift
+        eps = eps_fn(x, g.t[j].expand(len(x)))
+        ab_prev, ab = g.alpha_bar[k - 1].item(), g.alpha_bar[k].item()
+        a_prev, s_prev = math.sqrt(ab_prev), math.sqrt(1 - ab_prev)
+        a, s = (math.sqrt(ab), math.sqrt(1 - ab)) if sqrt else (ab, 1 - ab)
+        x0_hat = x0 if renoise_x0 else (x - s_prev * eps) / a_prev
+        x = a * x0_hat + s * eps
+    return x
+
+
+def invert_eps_at_new_time(x0, eps_fn, schedule, steps):      # reads eps at t_k, one step ahead
+    return ddim_invert(x0, eps_fn, schedule, steps, time_shift=1, first_t=0)
+
+
+def invert_eps_at_time_zero(x0, eps_fn, schedule, steps):     # no special first step: eps read at t_0 = 0
+    return ddim_invert(x0, eps_fn, schedule, steps, first_t=0)
+
+
+def invert_ignores_steps(x0, eps_fn, schedule, steps):        # every step of the schedule
+    return ddim_invert(x0, eps_fn, schedule, steps, respaced=False)
+
+
+def invert_alpha_bar_not_sqrt(x0, eps_fn, schedule, steps):   # alpha_bar_k x0_hat + (1 - alpha_bar_k) eps
+    return ddim_invert(x0, eps_fn, schedule, steps, sqrt=False)
+
+
+def invert_renoises_data(x0, eps_fn, schedule, steps):        # re-noises x0, not x0_hat
+    return ddim_invert(x0, eps_fn, schedule, steps, renoise_x0=True)
+
+
+def invert_one_jump(x0, eps_fn, schedule, steps):             # x_T from one eps read at t_1
+    g = schedules.respace(schedule, steps)
+    a, s = g.coefficients(g.T, x0)
+    return a * x0 + s * eps_fn(x0, g.t[1].expand(len(x0)))
+
+
+def invert_in_place(x0, eps_fn, schedule, steps):
+    return x0.copy_(ddim_invert(x0.clone(), eps_fn, schedule, steps))
+
+
+@cases((invert_eps_at_new_time, "`x_T` differs"), (invert_eps_at_time_zero, "`x_T` differs"),
+       (invert_ignores_steps, "`x_T` differs"), (invert_alpha_bar_not_sqrt, "`x_T` differs"),
+       (invert_renoises_data, "`x_T` differs"), (invert_one_jump, "`x_T` differs"),
+       (invert_in_place, "modified its input `x0` in place"))
+def test_ddim_invert_rejects(wrong, expected):
+    msg = rejected(checks.ddim_invert, wrong)
+    assert msg.startswith("ddim_invert") and expected in msg and "trial 1 of" in msg
+    assert "x0 = torch.tensor([[1.0, -0.5], [0.25, 2.0]], dtype=torch.float64), eps_fn: function" in msg
+    assert 'args = checks.failing_inputs("ddim_invert", trial=1)' in msg and "steps = 5" in msg
+
+
+def test_ddim_invert_one_step_is_a_case():
+    def loops_from_two(x0, eps_fn, schedule, steps):         # range(2, T + 1): skips the first step
+        if steps > 1:
+            return ddim_invert(x0, eps_fn, schedule, steps)
+        return x0
+    msg = rejected(checks.ddim_invert, loops_from_two)
+    assert "trial 3 of" in msg and "steps = 1" in msg
+
+
+def test_ddim_invert_failing_case_rebuilds():
+    x0, eps_fn, schedule, steps = checks.failing_inputs("ddim_invert", trial=4)
+    assert eps_fn is toy_eps and isinstance(schedule, schedules.DiscreteSchedule) and 1 <= steps <= schedule.T
+    torch.testing.assert_close(ddim_invert(x0, eps_fn, schedule, steps),
+                               ddim_invert(x0, eps_fn, schedule, steps, first_t=1))
 
 
 # ---- cfg_combine ------------------------------------------------------------------------------
@@ -266,7 +402,10 @@ def test_diffusion_checks_accept_solutions():
     checks.q_sample(q_sample, quiet=True)
     checks.cosine_alpha_bar(cosine_alpha_bar, quiet=True)
     checks.posterior_mean_variance(posterior, quiet=True)
+    checks.ancestral_step(ancestral_step, quiet=True)
+    checks.ancestral_step(ancestral_eps_form, quiet=True)
     checks.ddim_update(ddim, quiet=True)
+    checks.ddim_invert(ddim_invert, quiet=True)
     checks.cfg_combine(ddpm.cfg_combine, quiet=True)
     checks.cfg_combine(lambda c, u, w: w * c + (1 - w) * u, quiet=True)    # the same, written as a mixture
     checks.patchify(patchify, quiet=True)

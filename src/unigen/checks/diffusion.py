@@ -11,7 +11,8 @@ from .. import ddpm, schedules
 from ..nn import dit
 from ._framework import compare, register_inputs
 
-__all__ = ["q_sample", "cosine_alpha_bar", "posterior_mean_variance", "ddim_update", "cfg_combine", "patchify"]
+__all__ = ["q_sample", "cosine_alpha_bar", "posterior_mean_variance", "ancestral_step", "ddim_update",
+           "ddim_invert", "cfg_combine", "patchify"]
 
 F64 = torch.float64
 
@@ -135,6 +136,44 @@ def posterior_mean_variance(fn, **kw) -> None:
             inputs=("x0", "x_t", "alpha_bar_k", "alpha_bar_prev"), outputs=("mean", "variance"), **kw)
 
 
+# ---- ancestral_step ---------------------------------------------------------------------------
+
+_XA = torch.tensor([[1.0, -0.5], [0.25, 2.0]], dtype=F64)
+_EA = torch.tensor([[0.5, 1.0], [-1.0, 0.0]], dtype=F64)
+_ZA = torch.tensor([[-1.0, 0.5], [2.0, 1.0]], dtype=F64)
+# An ordinary step (beta_k = 0.375, beta_tilde_k = 0.15), then the last step (alpha_bar_prev = 1: x0_hat, no noise).
+_ANCESTRAL_CASES = [(_XA, _EA, 0.5, 0.8, _ZA), (_XA, _EA, 0.9, 1.0, _ZA)]
+
+
+def _make_ancestral(gen):
+    ab_k, ab_prev = _alpha_bars(gen)
+    B = int(torch.randint(1, 6, (1,), generator=gen))
+    x_t, eps_hat, z = (torch.randn(B, 2, generator=gen, dtype=F64) for _ in range(3))
+    return x_t, eps_hat, ab_k, ab_prev, z
+
+
+register_inputs("ancestral_step", _make_ancestral, cases=_ANCESTRAL_CASES)
+
+
+def _ancestral_step(x_t, eps_hat, alpha_bar_k, alpha_bar_prev, z):
+    grid, k = _grid(alpha_bar_k, alpha_bar_prev)
+    a, s = grid.coefficients(k, x_t)
+    return ddpm.ddpm_step(x_t, ddpm.x0_from_eps(x_t, eps_hat, a, s), k, grid, z)
+
+
+def ancestral_step(fn, **kw) -> None:
+    """Exercise: ``fn(x_t, eps_hat, alpha_bar_k, alpha_bar_prev, z) -> x_prev``.
+
+    One ancestral step of DDPM: :math:`\\hat x_0` from the predicted noise, then
+    :math:`\\tilde\\mu_k(x_t, \\hat x_0) + \\sqrt{\\tilde\\beta_k}\\,z`.
+
+    The cases include the last step (``alpha_bar_prev = 1``), which returns :math:`\\hat x_0` and adds no noise.
+    """
+    kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
+    compare(fn, _ancestral_step, _make_ancestral, cases=_ANCESTRAL_CASES, name="ancestral_step",
+            inputs=("x_t", "eps_hat", "alpha_bar_k", "alpha_bar_prev", "z"), outputs=("x_prev",), **kw)
+
+
 # ---- ddim_update ------------------------------------------------------------------------------
 
 _X = torch.tensor([[1.0, -0.5], [0.25, 2.0]], dtype=F64)
@@ -171,6 +210,59 @@ def ddim_update(fn, **kw) -> None:
     kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
     compare(fn, _ddim_update, _make_ddim, cases=_DDIM_CASES, name="ddim_update",
             inputs=("x_t", "eps", "alpha_bar_k", "alpha_bar_prev", "eta", "noise"), outputs=("x_prev",), **kw)
+
+
+# ---- ddim_invert ------------------------------------------------------------------------------
+
+def toy_eps(x, t):
+    """A made-up noise predictor for the check of ``ddim_invert``: smooth, nonlinear in ``x``, varying with ``t``.
+
+    ``t`` may be a float, a 0-d tensor or a ``(B,)`` tensor.
+    """
+    t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1, *[1] * (x.dim() - 1))
+    return torch.sin(2 * x) * (1 - t) + t * x
+
+
+# Two points on a 10-step cosine grid: 5 respaced steps, all 10 steps, and a single step.
+_X0_INV = torch.tensor([[1.0, -0.5], [0.25, 2.0]], dtype=F64)
+_INVERT_CASES = [(_X0_INV, toy_eps, schedules.ddpm_cosine(10), steps) for steps in (5, 10, 1)]
+
+
+def _make_invert(gen):
+    T = int(torch.randint(2, 13, (1,), generator=gen))
+    schedule = schedules.ddpm_cosine(T) if int(torch.randint(0, 2, (1,), generator=gen)) else schedules.ddpm_linear(T)
+    steps = int(torch.randint(1, T + 1, (1,), generator=gen))
+    B = int(torch.randint(1, 6, (1,), generator=gen))
+    return torch.randn(B, 2, generator=gen, dtype=F64), toy_eps, schedule, steps
+
+
+register_inputs("ddim_invert", _make_invert, cases=_INVERT_CASES)
+
+
+def _ddim_invert(x0, eps_fn, schedule, steps):
+    g = schedules.respace(schedule, steps)
+    x = x0
+    for k in range(1, g.T + 1):                     # from step k - 1 up to step k
+        t = g.t[max(k - 1, 1)].to(x).expand(len(x))   # at k = 1, sigma = 0: eps is read at t_1
+        eps = eps_fn(x, t)
+        a, s = g.coefficients(k - 1, x)
+        x = ddpm.q_sample(ddpm.x0_from_eps(x, eps, a, s), k, g, eps=eps)   # the eta = 0 step, reversed
+    return x
+
+
+def ddim_invert(fn, **kw) -> None:
+    """Exercise: ``fn(x0 (B, D), eps_fn, schedule, steps) -> x_T (B, D)``, DDIM's encoder.
+
+    On ``schedules.respace(schedule, steps)``, each step from ``k - 1`` to ``k`` reads
+    :math:`\\hat\\varepsilon` = ``eps_fn(x, t_{k-1})`` at the current point, forms :math:`\\hat x_0`, and
+    re-noises it to level ``k`` with the same :math:`\\hat\\varepsilon`; the first step, where
+    :math:`\\sigma = 0`, reads :math:`\\hat\\varepsilon` at ``t_1``. ``eps_fn`` is :func:`toy_eps` in the check.
+
+    The cases use 5 of 10 steps, all 10, and a single step.
+    """
+    kw = {"atol": 1e-8, "rtol": 1e-6, **kw}
+    compare(fn, _ddim_invert, _make_invert, cases=_INVERT_CASES, name="ddim_invert",
+            inputs=("x0", "eps_fn", "schedule", "steps"), outputs=("x_T",), **kw)
 
 
 # ---- cfg_combine ------------------------------------------------------------------------------
