@@ -13,7 +13,7 @@ import reproduce  # noqa: E402
 
 def test_timing_keys_are_recognised():
     for key in ("chapter_seconds", "kv_cache_seconds_256", "sample_ms", "pixelcnn_ms_per_sample",
-                "var_speedup_vs_pixelcnn", "tokens_per_second"):
+                "var_speedup_vs_pixelcnn", "tokens_per_second", "masked_full_faster_from_timed"):
         assert reproduce.is_timing(key), key
     for key in ("test_nll", "msec_like_name", "mse_50", "params", "sms_count"):
         assert not reproduce.is_timing(key), key

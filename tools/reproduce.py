@@ -9,8 +9,9 @@ reference is that file as it stands before the re-run (the copy from the last ``
 executed top to bottom in a fresh kernel with one torch thread, the setting of ``make test`` and
 ``make book``, and every key whose value changed by more than a relative 1e-9 is printed.
 
-Timings (keys with a ``seconds``, ``ms`` or ``speedup`` part, or a rate ``per_second``) depend on the
-machine; they are listed but never count as a difference. The exit status is 1 when a number
+Timings (keys with a ``seconds``, ``ms`` or ``speedup`` part, a rate ``per_second``, or a ``timed`` part
+for a number read off measured times) depend on the machine; they are listed but never count as a
+difference. The exit status is 1 when a number
 differs or a key appears or disappears, 0 otherwise.
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-TIMING_PARTS = {"seconds", "ms", "speedup"}
+TIMING_PARTS = {"seconds", "ms", "speedup", "timed"}
 RTOL = 1e-9
 
 
