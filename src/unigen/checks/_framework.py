@@ -46,6 +46,16 @@ def _check_cases(cases) -> tuple:
     return tuple(cases)
 
 
+def _check_makers(make_inputs, cases) -> list:
+    """Validate how a check builds its inputs (a generator function, fixed cases, or both)."""
+    if make_inputs is not None and not callable(make_inputs):
+        raise ValueError(f"make_inputs must be a function of a torch.Generator, got {type(make_inputs).__name__}")
+    cases = _check_cases(cases)
+    if make_inputs is None and not cases:
+        raise ValueError("give make_inputs, cases or both")
+    return cases
+
+
 def register_inputs(name: str, make_inputs: Callable | None = None, *, cases: Sequence[tuple] = ()) -> None:
     """Record how the check ``name`` builds its inputs, so :func:`failing_inputs` can rebuild them.
 
@@ -54,11 +64,7 @@ def register_inputs(name: str, make_inputs: Callable | None = None, *, cases: Se
     """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}")
-    if make_inputs is not None and not callable(make_inputs):
-        raise ValueError(f"make_inputs must be a function of a torch.Generator, got {type(make_inputs).__name__}")
-    cases = _check_cases(cases)
-    if make_inputs is None and not cases:
-        raise ValueError("give make_inputs, cases or both")
+    cases = _check_makers(make_inputs, cases)
     _REGISTRY[name] = _Inputs(make_inputs, cases)
 
 
@@ -287,11 +293,7 @@ def compare(learner, reference, make_inputs=None, *, cases: Sequence[tuple] = ()
         raise ValueError(f"learner must be a function, got {type(learner).__name__}")
     if not callable(reference):
         raise ValueError(f"reference must be a function, got {type(reference).__name__}")
-    if make_inputs is not None and not callable(make_inputs):
-        raise ValueError(f"make_inputs must be a function of a torch.Generator, got {type(make_inputs).__name__}")
-    cases = _check_cases(cases)
-    if make_inputs is None and not cases:
-        raise ValueError("give make_inputs, cases or both")
+    cases = _check_makers(make_inputs, cases)
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
     _check_number("atol", atol)
