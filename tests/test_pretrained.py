@@ -36,3 +36,14 @@ def test_bad_input(tmp_path):
         pretrained.path("no_such_model")
     with pytest.raises(FileNotFoundError, match="train_weights"):
         pretrained.load("ddim_digits_unet", file=tmp_path / "missing.pt")
+
+
+def test_class_conditional_recipe_trains_with_labels(tmp_path):
+    model, hist = pretrained.train_recipe("cfg_digits_unet", steps=2, progress=False)
+    assert model.config.n_classes == pretrained.RECIPES["cfg_digits_unet"]["n_classes"]
+    x, t = torch.randn(3, 1, 8, 8), torch.rand(3)
+    y = torch.tensor([0, 9, 10])  # 10 is the null label
+    assert model(x, t, y).shape == x.shape
+    file = pretrained.save("cfg_digits_unet", model, hist.seconds, file=tmp_path / "c.pt")
+    loaded, _ = pretrained.load("cfg_digits_unet", file=file)
+    torch.testing.assert_close(loaded(x, t, y), model(x, t, y))

@@ -8,9 +8,15 @@ which calls :func:`train_recipe` with the same code a reader can run, and stores
 settings next to the weights, so that :func:`load` can refuse a checkpoint that does not match.
 
 With ``UNIGEN_SCALE=large`` the chapters train in the notebook instead.
+
+A recipe whose training belongs to a chapter's own module (a consistency model distilled from a
+teacher, an autoencoder) names that module under ``"module"``; the module then provides
+``build_for_recipe(recipe, device)`` and ``train_for_recipe(name, recipe, steps, device, progress)``,
+and this file stays the one place that lists, saves and loads every checkpoint.
 """
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -28,6 +34,11 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 RECIPES = {
     "ddim_digits_unet": dict(model="UNet", channels=16, schedule="ddpm_cosine", T=1000, data="digits/train",
                              steps=2400, batch_size=128, lr=2e-3, ema_decay=0.995, seed=0),
+    # Editing: the class-conditional U-Net of the image-diffusion chapter, trained longer, with the
+    # label dropped 10% of the time so that classifier-free guidance works
+    "cfg_digits_unet": dict(model="UNet", channels=16, n_classes=10, p_uncond=0.1, schedule="ddpm_cosine",
+                            T=1000, data="digits/train", steps=4000, batch_size=128, lr=2e-3,
+                            ema_decay=0.995, seed=0),
     # Where each family wins: a character-level AR model of word problems with calculator calls,
     # and a masked diffusion model of the same texts (the same transformer, bidirectional)
     "tool_word_problems_ar": dict(model="Transformer", causal=True, vocab_size=tasks.WORD_VOCAB,
@@ -52,14 +63,21 @@ def path(name: str) -> Path:
     return WEIGHTS / f"{name}.pt"
 
 
+def _module(r: dict):
+    """The chapter module that trains recipe ``r``, or None for the recipes trained here."""
+    return importlib.import_module(f"unigen.{r['module']}") if "module" in r else None
+
+
 def build(name: str, device=None) -> torch.nn.Module:
     """A freshly initialised network with the architecture of recipe ``name``."""
     r = _recipe(name)
+    if _module(r) is not None:
+        return _module(r).build_for_recipe(r, device or "cpu")
     if r["model"] == "Transformer":
         keys = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "causal")
         config = transformer.TransformerConfig(**{k: r[k] for k in keys})
         return transformer.Transformer(config).to(device or "cpu")
-    return unet.UNet(channels=r["channels"]).to(device or "cpu")
+    return unet.UNet(channels=r["channels"], n_classes=r.get("n_classes")).to(device or "cpu")
 
 
 def word_problem_data(name: str) -> torch.Tensor:
@@ -94,13 +112,26 @@ def train_recipe(name: str, steps: int | None = None, device=None, progress: boo
     Returns ``(model, history)``: for a U-Net the EMA copy, the model that is saved and used.
     """
     r = _recipe(name)
+    if _module(r) is not None:
+        return _module(r).train_for_recipe(name, r, steps, device, progress)
     if r["model"] == "Transformer":
         return _train_transformer(name, r, steps, device, progress)
     gen = utils.seed_everything(r["seed"])
     grid = getattr(schedules, r["schedule"])(r["T"])
-    x, _ = digits.load("train")
+    x, y = digits.load("train")
     model = build(name, device)
-    hist = train.train(model, lambda m, xb: ddpm.ddpm_loss(m, xb, grid, generator=gen), x,
+    if r.get("n_classes"):               # class-conditional, with the label dropped p_uncond of the time
+        data = (x, y)
+
+        def loss_fn(m, batch):
+            return ddpm.ddpm_loss(m, batch[0], grid, y=batch[1], p_uncond=r["p_uncond"],
+                                  null_label=r["n_classes"], generator=gen)
+    else:
+        data = x
+
+        def loss_fn(m, xb):
+            return ddpm.ddpm_loss(m, xb, grid, generator=gen)
+    hist = train.train(model, loss_fn, data,
                        steps=steps or r["steps"], batch_size=r["batch_size"], lr=r["lr"],
                        ema_decay=r["ema_decay"], generator=gen, device=device, progress=progress, desc=name)
     return hist.ema, hist
