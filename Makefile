@@ -21,8 +21,12 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 ## make book: execute every notebook afresh and build the HTML book (fails on any warning),
-## then write its student edition without solutions to _build/html-student
+## then write its student edition without solutions to _build/html-student.
+## The notebooks run one kernel per core (tools/execute_book.py, longest first) into an emptied
+## execution cache, from which jupyter-book renders them (execute_notebooks: cache in _config.yml).
 book: install
+	rm -rf _build/.jupyter_cache
+	$(ONE_THREAD) $(BIN)/python tools/execute_book.py
 	$(ONE_THREAD) $(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python tools/student_html.py _build/html _build/html-student
 	$(BIN)/python tools/student_html.py --verify _build/html-student book
