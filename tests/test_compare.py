@@ -129,3 +129,26 @@ def test_bad_inputs():
         compare.bigram_tv([], ["x"])
     with pytest.raises(ValueError, match="rows"):
         compare.to_markdown("table")
+
+
+def test_shipped_checkpoints_give_the_table_of_a_fresh_training_run():
+    def numbers(**kw):
+        runs, _ = compare.run(("mixture2d",), ["Flow matching"], n_samples=200, n_eval=50,
+                              sweep=False, progress=False, **kw)
+        return [{k: v for k, v in r.row.items() if k not in ("train_seconds", "sample_ms")}
+                for r in runs]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)            # the checkpoints were written on one thread
+    try:
+        assert numbers(from_checkpoints=True) == numbers()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_checkpoints_only_hold_the_default_benchmark():
+    assert set(compare.recipes()) == {compare.checkpoint_name(p, d) for p in compare.PARADIGMS
+                                      for d in p.datasets}
+    with pytest.raises(ValueError, match="from_checkpoints"):
+        compare.run(("mixture2d",), ["AR"], budget=5, from_checkpoints=True, progress=False)
+    with pytest.raises(ValueError, match="from_checkpoints"):
+        compare.run(("mixture2d",), ["AR"], seed=1, from_checkpoints=True, progress=False)

@@ -51,10 +51,12 @@ from .nn import mlp, transformer, unet
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "bigram_tv", "Paradigm", "PARADIGMS", "paradigms",
     "Run", "evaluate", "run", "pareto_front", "to_markdown", "main", "DEFAULT_BUDGET",
-    "LARGE_BUDGET", "BATCH_SIZE", "DEFAULT_SAMPLES", "LARGE_SAMPLES",
+    "LARGE_BUDGET", "BATCH_SIZE", "DEFAULT_SAMPLES", "LARGE_SAMPLES", "LR", "KIND",
+    "checkpoint_name", "recipes", "build_for_recipe", "train_for_recipe",
 ]
 
 DATASETS = ("mixture2d", "digits", "surnames")
+KIND = {"mixture2d": "points", "digits": "images", "surnames": "text"}  # Dataset.kind by name
 CAPABILITIES = ("exact_likelihood", "streaming", "infilling", "guidance", "few_step")
 
 
@@ -124,11 +126,11 @@ def load_dataset(name: str) -> Dataset:
     """``mixture2d``, ``digits`` or ``surnames`` in canonical form (cached: do not modify)."""
     utils.check_in("name", name, DATASETS)
     if name == "mixture2d":
-        return Dataset(name, "points", mixture2d.load("train"), mixture2d.load("test"))
+        return Dataset(name, KIND[name], mixture2d.load("train"), mixture2d.load("test"))
     if name == "digits":
         (x, y), (x_test, _) = digits.load("train"), digits.load("test")
-        return Dataset(name, "images", x, x_test, labels=y)
-    return Dataset(name, "text", surnames.encode(surnames.load("train")),
+        return Dataset(name, KIND[name], x, x_test, labels=y)
+    return Dataset(name, KIND[name], surnames.encode(surnames.load("train")),
                    surnames.encode(surnames.load("test")))
 
 
@@ -419,7 +421,7 @@ class Run:
     paradigm: Paradigm
     data: Dataset
     model: torch.nn.Module
-    history: train.History
+    history: train.History | None          # None when the model was loaded from its checkpoint
     row: dict = field(default_factory=dict)
     sweep: list = field(default_factory=list)
 
@@ -451,24 +453,61 @@ DEFAULT_SAMPLES = {"mixture2d": 2000, "digits": 500, "surnames": 1000}  # for th
 LARGE_SAMPLES = {"mixture2d": 8000, "digits": 1400, "surnames": 4000}
 
 
-def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
-        n_samples: int | dict | None = None, n_eval: int | None = None,
-        sweep: bool = True, seed: int = 0, progress: bool = True,
-        device=None) -> tuple[list[Run], float]:
-    """Train every applicable paradigm on every dataset for ``budget`` steps and evaluate it.
+LR = 2e-3                                                              # AdamW, cosine decay
 
-    ``budget`` is one number of optimiser steps for every dataset or a dict
-    ``{dataset: steps}`` (default :data:`DEFAULT_BUDGET`, :data:`LARGE_BUDGET` at
-    ``UNIGEN_SCALE=large``). On a dataset every paradigm takes exactly that many AdamW steps
-    with minibatches of ``BATCH_SIZE[data.kind]``, learning rate 2e-3 and a cosine decay over
-    the steps; everything random is drawn from ``seed``, so two runs give the same numbers
-    apart from the measured times (``train_seconds``, ``sample_ms``).
 
-    Returns the runs (each with its table ``row`` and, on 2-D data when ``sweep``, the
-    quality-vs-NFE ``sweep`` over ``steps_options``) and the total wall time in seconds.
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def checkpoint_name(p: Paradigm, dataset: str) -> str:
+    """The :mod:`unigen.pretrained` name of paradigm ``p``'s shipped model of ``dataset``."""
+    return f"compare_{dataset}_{_slug(p.name)}"
+
+
+def recipes() -> dict:
+    """The default-scale benchmark as :mod:`unigen.pretrained` recipes, one per paradigm and dataset.
+
+    The practical-comparison chapter loads these checkpoints instead of training the eleven models
+    (about three minutes on one CPU thread); ``python tools/train_weights.py`` rewrites them with the
+    same code as :func:`run`, and :func:`run` without ``from_checkpoints`` retrains them.
     """
-    for d in datasets:
-        utils.check_in("datasets", d, DATASETS)
+    return {checkpoint_name(p, d): dict(module="compare", paradigm=p.name, dataset=d,
+                                        steps=DEFAULT_BUDGET[d], batch_size=BATCH_SIZE[KIND[d]],
+                                        lr=LR, seed=0)
+            for d in DATASETS for p in PARADIGMS if d in p.datasets}
+
+
+def _train(p: Paradigm, data: Dataset, steps: int, seed: int, device, progress: bool = False):
+    """``p``'s model of ``data`` after ``steps`` AdamW steps, everything random drawn from ``seed``."""
+    utils.seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = p.make_model(data).to(device)
+    hist = train.train(model, lambda m, b: p.loss(data, m, b), data.train, steps=steps,
+                       batch_size=BATCH_SIZE[data.kind], lr=LR, generator=gen, device=device,
+                       progress=progress, desc=f"{p.name} on {data.name}")
+    return model, hist
+
+
+def build_for_recipe(recipe: dict, device) -> torch.nn.Module:
+    """The untrained network of a :func:`recipes` entry (for :func:`unigen.pretrained.load`)."""
+    if utils.scale() != "default":
+        raise ValueError("the benchmark's checkpoints hold the default-scale networks; "
+                         "unset UNIGEN_SCALE to load them")
+    p = paradigms([recipe["paradigm"]])[0]
+    utils.seed_everything(recipe["seed"])
+    return p.make_model(load_dataset(recipe["dataset"])).to(device)
+
+
+def train_for_recipe(name: str, recipe: dict, steps, device, progress: bool):
+    """Train a :func:`recipes` entry exactly as :func:`run` does: ``(model, history)``."""
+    p = paradigms([recipe["paradigm"]])[0]
+    model, hist = _train(p, load_dataset(recipe["dataset"]), steps or recipe["steps"],
+                         recipe["seed"], device or "cpu", progress)
+    return model.eval(), hist
+
+
+def _check_budget(budget, datasets) -> dict:
     if budget is None:
         budget = utils.pick(DEFAULT_BUDGET, LARGE_BUDGET)
     if not isinstance(budget, dict):
@@ -478,6 +517,47 @@ def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
         if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
             raise ValueError(f"budget must be a positive int number of steps for {d}, "
                              f"got {steps!r}")
+    return budget
+
+
+def _trained(p: Paradigm, data: Dataset, steps: int, seed: int, device, from_checkpoints: bool):
+    """``(model, history or None, steps, seconds)``: trained now, or loaded from its checkpoint."""
+    if not from_checkpoints:
+        model, hist = _train(p, data, steps, seed, device)
+        return model, hist, hist.steps, hist.seconds
+    from . import pretrained   # pretrained lists this module's recipes, so import it here
+    model, meta = pretrained.load(checkpoint_name(p, data.name), device)
+    return model, None, meta["recipe"]["steps"], meta["seconds"]
+
+
+def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
+        n_samples: int | dict | None = None, n_eval: int | None = None,
+        sweep: bool = True, seed: int = 0, progress: bool = True,
+        device=None, from_checkpoints: bool = False) -> tuple[list[Run], float]:
+    """Train every applicable paradigm on every dataset for ``budget`` steps and evaluate it.
+
+    ``budget`` is one number of optimiser steps for every dataset or a dict
+    ``{dataset: steps}`` (default :data:`DEFAULT_BUDGET`, :data:`LARGE_BUDGET` at
+    ``UNIGEN_SCALE=large``). On a dataset every paradigm takes exactly that many AdamW steps
+    with minibatches of ``BATCH_SIZE[data.kind]``, learning rate :data:`LR` and a cosine decay
+    over the steps; training draws from ``seed`` and every evaluation from a fresh generator
+    seeded ``seed + 1`` (common random numbers: the points of a quality-vs-steps sweep differ by
+    the sampler, not by the noise), so two runs give the same numbers apart from the measured
+    times (``train_seconds``, ``sample_ms``).
+    ``from_checkpoints=True`` loads the shipped default-scale models (:func:`recipes`) instead
+    of training them; they were trained by the same code, so the table is the same, and
+    ``train_seconds`` is the time their training took.
+
+    Returns the runs (each with its table ``row`` and, on 2-D data when ``sweep``, the
+    quality-vs-NFE ``sweep`` over ``steps_options``) and the total wall time in seconds.
+    """
+    for d in datasets:
+        utils.check_in("datasets", d, DATASETS)
+    budget = _check_budget(budget, datasets)
+    if from_checkpoints and (seed != 0 or utils.scale() != "default"
+                             or any(budget[d] != DEFAULT_BUDGET[d] for d in datasets)):
+        raise ValueError("from_checkpoints=True loads the default-scale benchmark: leave budget, "
+                         "seed and UNIGEN_SCALE at their defaults, or train instead")
     if n_samples is None:
         n_samples = utils.pick(DEFAULT_SAMPLES, LARGE_SAMPLES)
     if not isinstance(n_samples, dict):
@@ -487,30 +567,23 @@ def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
     start = time.perf_counter()
     plan = [(p, name) for name in datasets for p in paradigms(names) if name in p.datasets]
     bar = tqdm(total=len(plan), desc="compare", disable=not progress, leave=False)
-    runs, loaded = [], {}
+    runs = []
     for p, name in plan:
-        data = loaded.setdefault(name, load_dataset(name))
+        data = load_dataset(name)
         bar.set_postfix_str(f"{p.name} on {name}")
-        utils.seed_everything(seed)
-        gen = torch.Generator().manual_seed(seed)
-        model = p.make_model(data).to(device)
-        hist = train.train(model, lambda m, b, p=p, data=data: p.loss(data, m, b), data.train,
-                           steps=budget[name], batch_size=BATCH_SIZE[data.kind], lr=2e-3,
-                           generator=gen, device=device, progress=False)
+        model, hist, steps, seconds = _trained(p, data, budget[name], seed, device, from_checkpoints)
+        utils.seed_everything(seed + 1)
+
+        def scored(steps=None):  # every setting sees the same noise: common random numbers
+            return evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
+                            generator=torch.Generator().manual_seed(seed + 1), steps=steps)
         row = {"paradigm": p.name, "family": p.family, "dataset": name,
-               "conditions_on": p.conditions_on,
-               "params": sum(q.numel() for q in model.parameters()),
-               "train_steps": hist.steps, "batch_size": BATCH_SIZE[data.kind],
-               "train_seconds": hist.seconds}
-        row.update(evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
-                            generator=gen))
-        row.update(p.capabilities)
+               "conditions_on": p.conditions_on, "params": sum(q.numel() for q in model.parameters()),
+               "train_steps": steps, "batch_size": BATCH_SIZE[data.kind], "train_seconds": seconds,
+               **scored(), **p.capabilities}
         r = Run(p, data, model, hist, row)
         if sweep and data.kind == "points":
-            for steps in p.steps_options:
-                point = evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
-                                 generator=gen, steps=steps)
-                r.sweep.append({"steps": steps, **point})
+            r.sweep = [{"steps": k, **scored(k)} for k in p.steps_options]
         runs.append(r)
         bar.update(1)
     bar.close()

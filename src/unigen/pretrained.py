@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from . import ar, ddpm, masked, schedules, train, utils
+from . import ar, compare, ddpm, masked, schedules, train, utils
 from .data import digits, tasks
 from .nn import transformer, unet
 
@@ -39,6 +39,12 @@ RECIPES = {
     "cfg_digits_unet": dict(model="UNet", channels=16, n_classes=10, p_uncond=0.1, schedule="ddpm_cosine",
                             T=1000, data="digits/train", steps=4000, batch_size=128, lr=2e-3,
                             ema_decay=0.995, seed=0),
+    # Consistency models: a consistency model distilled from the DDIM chapter's U-Net (the same size,
+    # started from the teacher's weights), trained by unigen.consistency.train_for_recipe
+    "cm_digits_unet": dict(module="consistency", model="UNet", channels=16, teacher="ddim_digits_unet",
+                           schedule="ddpm_cosine", T=1000, N=40, t_max=0.995, sigma_data=0.5,
+                           distance="l2", data="digits/train", steps=4000, batch_size=128, lr=1e-3,
+                           ema_decay=0.995, seed=0),
     # Where each family wins: a character-level AR model of word problems with calculator calls,
     # and a masked diffusion model of the same texts (the same transformer, bidirectional)
     "tool_word_problems_ar": dict(model="Transformer", causal=True, vocab_size=tasks.WORD_VOCAB,
@@ -50,6 +56,8 @@ RECIPES = {
                                       data="tasks/word_problems", n_train=20000, data_seed=1,
                                       steps=600, batch_size=64, lr=3e-3, weight_decay=0.01, seed=1),
 }
+# The practical comparison: eleven small models, one per paradigm and dataset (unigen.compare)
+RECIPES.update(compare.recipes())
 
 
 def _recipe(name: str) -> dict:
