@@ -368,3 +368,15 @@ def test_pack_bad_input(gen):
         ar.pack(x, 3)
     with pytest.raises(ValueError, match="batch"):
         ar.packed_loss(tiny(), x)
+
+
+def test_decoders_give_the_model_back_in_training_mode():
+    config = tr.TransformerConfig(vocab_size=6, block_size=8, n_layer=1, n_head=1,
+                                           n_embd=8, dropout=0.1)
+    model = tr.Transformer(config).train()
+    tokens = list(ar.stream(model, 2, 3, generator=torch.Generator().manual_seed(0)))
+    assert len(tokens) >= 1 and model.training
+    ar.beam_search(model, beam_width=2, max_len=3)
+    assert model.training
+    ar.token_logprobs(model, torch.tensor([[1, 2, 0]]))
+    assert model.training

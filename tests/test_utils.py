@@ -77,3 +77,19 @@ def test_validators_name_the_argument():
         utils.check_positive("bar", float("nan"))
     with pytest.raises(ValueError, match="baz"):
         utils.check_in("baz", "x", ("a", "b"))
+
+
+def test_evaluating_restores_each_submodule_mode():
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    model.train()
+    model[1].eval()                       # a mixed state must come back as it was
+    with utils.evaluating(model) as m:
+        assert m is model and not any(x.training for x in model.modules())
+    assert model.training and model[0].training and not model[1].training
+    with pytest.raises(RuntimeError):
+        with utils.evaluating(model):
+            raise RuntimeError("the mode comes back on an error too")
+    assert model.training
+    fn = lambda x: x  # noqa: E731  a plain function passes through
+    with utils.evaluating(fn) as f:
+        assert f is fn

@@ -30,7 +30,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-from .utils import check_positive, check_tensor
+from .utils import check_positive, check_tensor, evaluating
 
 __all__ = [
     "END", "shift_right", "target_mask", "ar_loss", "token_logprobs", "log_prob", "nll_per_token",
@@ -112,20 +112,13 @@ def token_logprobs(model, x: torch.Tensor, *, start: int = END, end: int = END,
     _check_ids("x", x)
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
     device = _model_device(model)
     out = []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(x), batch_size):
-                xb = x[i:i + batch_size].to(device)
-                logp = _logits(model, shift_right(xb, start)).double().log_softmax(-1)
-                out.append(logp.gather(2, xb[..., None])[..., 0].cpu())
-    finally:
-        if was_training:
-            model.train()
+    with evaluating(model), torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device)
+            logp = _logits(model, shift_right(xb, start)).double().log_softmax(-1)
+            out.append(logp.gather(2, xb[..., None])[..., 0].cpu())
     mask = target_mask(x, end).cpu()
     lp = torch.cat(out) if out else torch.zeros(x.shape, dtype=torch.float64)
     return lp * mask, mask
@@ -274,8 +267,13 @@ def stream(model, n: int = 1, max_new_tokens: int = 13, *, prefix: torch.Tensor 
     if block is not None and ctx.shape[1] + max_new_tokens - 1 > block:
         raise ValueError(f"context of {ctx.shape[1]} plus max_new_tokens={max_new_tokens} "
                          f"exceeds the model's block_size {block}")
-    if hasattr(model, "eval"):
-        model.eval()
+    with evaluating(model):        # the mode comes back when the generator ends or is closed
+        yield from _stream_tokens(model, ctx, n, max_new_tokens, use_cache, greedy, temperature,
+                                  top_k, top_p, end, generator, device)
+
+
+def _stream_tokens(model, ctx, n, max_new_tokens, use_cache, greedy, temperature, top_k, top_p, end,
+                   generator, device):
     cache = model.new_cache() if use_cache and hasattr(model, "new_cache") else None
     done = torch.zeros(n, dtype=torch.bool, device=device)
     feed = ctx
@@ -363,8 +361,6 @@ def beam_search(model, beam_width: int = 5, max_len: int = 13, *, prefix: list[i
     n_best = beam_width if n_best is None else n_best
     if device is None:
         device = _model_device(model)
-    if hasattr(model, "eval"):
-        model.eval()
     block = _block_size(model)
     n_steps = max_len - len(prefix) + 1                     # up to max_len tokens, then END
     if n_steps < 1:
@@ -378,7 +374,7 @@ def beam_search(model, beam_width: int = 5, max_len: int = 13, *, prefix: list[i
     alive = torch.tensor([[start] + prefix], dtype=torch.int64, device=device)   # (beams, T)
     alive_lp = torch.zeros(1, dtype=torch.float64, device=device)
     finished: list[Beam] = []
-    with torch.no_grad():
+    with evaluating(model), torch.no_grad():
         for step in range(n_steps):
             logp = model(alive)[:, -1].double().log_softmax(-1)                   # (beams, V)
             if step == n_steps - 1:                                              # length limit: END only

@@ -429,18 +429,18 @@ class Run:
 def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
              generator: torch.Generator | None = None, steps: int | None = None) -> dict:
     """NLL (nats per dimension, and its kind), quality ratio, NFE and sampling time of a model."""
-    model.eval()
-    start = time.perf_counter()
-    with torch.no_grad():
-        x, nfe = p.sample(data, model, n_samples, steps=steps, generator=generator)
-    sample_seconds = time.perf_counter() - start
-    row = {"nfe": nfe, "sample_ms": 1000 * sample_seconds / n_samples,
-           "quality_ratio": data.quality(x, generator)}
-    if steps is None:
-        x_eval = data.test[:n_eval]
-        nats, kind = p.likelihood(data, model, x_eval, generator=generator)
-        row["nll_kind"] = kind or "none"
-        row["nll"] = float("nan") if nats is None else float(nats.sum() / data.dims(x_eval).sum())
+    with utils.evaluating(model):
+        start = time.perf_counter()
+        with torch.no_grad():
+            x, nfe = p.sample(data, model, n_samples, steps=steps, generator=generator)
+        sample_seconds = time.perf_counter() - start
+        row = {"nfe": nfe, "sample_ms": 1000 * sample_seconds / n_samples,
+               "quality_ratio": data.quality(x, generator)}
+        if steps is None:
+            x_eval = data.test[:n_eval]
+            nats, kind = p.likelihood(data, model, x_eval, generator=generator)
+            row["nll_kind"] = kind or "none"
+            row["nll"] = float("nan") if nats is None else float(nats.sum() / data.dims(x_eval).sum())
     return row
 
 

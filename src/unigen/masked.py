@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from .utils import check_in, check_positive, check_tensor, expand_like
+from .utils import check_in, check_positive, check_tensor, evaluating, expand_like
 
 __all__ = [
     "MaskSchedule", "LinearMask", "CosineMask", "q_mask", "masked_logits", "masked_loss", "nelbo",
@@ -221,13 +221,6 @@ def masked_loss(model, x0: torch.Tensor, mask_id: int, schedule: MaskSchedule | 
     return _nelbo_terms(model, x0, mask_id, schedule, estimator, generator, known).mean() / x0.shape[1]
 
 
-def _eval_mode(model):
-    was = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    return was
-
-
 @torch.no_grad()
 def nelbo(model, x0: torch.Tensor, mask_id: int, *, n_samples: int = 1, estimator: str = "size",
           schedule: MaskSchedule | None = None, known: torch.Tensor | None = None,
@@ -244,11 +237,10 @@ def nelbo(model, x0: torch.Tensor, mask_id: int, *, n_samples: int = 1, estimato
     known = _check_known(known, x0)
     if not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-    was = _eval_mode(model)
     device = x0.device
     total = torch.zeros(len(x0), dtype=torch.float64, device=device)
     L = x0.shape[1]
-    try:
+    with evaluating(model):
         for _ in range(n_samples):
             for i in range(0, len(x0), batch_size):
                 xb, kb = x0[i:i + batch_size], known[i:i + batch_size]
@@ -260,9 +252,6 @@ def nelbo(model, x0: torch.Tensor, mask_id: int, *, n_samples: int = 1, estimato
                 for m in range(1, int(n.max()) + 1):
                     masked = _random_subsets(kb, torch.full_like(n, m), generator) & (n >= m)[:, None]
                     total[i:i + len(xb)] += _masked_ce(model, xb, masked, mask_id).sum(1).double() / m
-    finally:
-        if was:
-            model.train()
     return total / n_samples
 
 
@@ -286,10 +275,9 @@ def discrete_nelbo(model, x0: torch.Tensor, mask_id: int, T: int, schedule: Mask
         raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
     sched = _schedule(schedule)
     known = _check_known(known, x0)
-    was = _eval_mode(model)
     device = x0.device
     total = torch.zeros(len(x0), dtype=torch.float64, device=device)
-    try:
+    with evaluating(model):
         for _ in range(n_samples):
             k = torch.randint(1, T + 1, (len(x0),), generator=generator,
                               device=_generator_device(generator)).to(device).double()
@@ -297,9 +285,6 @@ def discrete_nelbo(model, x0: torch.Tensor, mask_id: int, T: int, schedule: Mask
             masked = (_rand(x0.shape, generator, device, torch.float64) >= a_t[:, None]) & ~known
             w = T * (a_s - a_t) / (1 - a_t)
             total += _masked_ce(model, x0, masked, mask_id).sum(1).double() * w
-    finally:
-        if was:
-            model.train()
     return total / n_samples
 
 
@@ -322,19 +307,15 @@ def order_nll(model, x0: torch.Tensor, mask_id: int, order: torch.Tensor, *,
     if order.shape != (N, L) or not torch.equal(order.sort(1).values,
                                                  torch.arange(L, device=x0.device).expand(N, L)):
         raise ValueError(f"order must hold a permutation of 0..{L - 1} in each row, shape ({N}, {L}) or ({L},)")
-    was = _eval_mode(model)
     total = torch.zeros(N, dtype=torch.float64, device=x0.device)
     step = order.argsort(1)                           # step[b, i]: when position i is revealed
-    try:
+    with evaluating(model):
         for k in range(L):
             masked = (step >= k) & ~known
             x_t = torch.where(masked, torch.full_like(x0, mask_id), x0)
             logp = masked_logits(model, x_t, mask_id).double().log_softmax(-1)    # (N, L, V)
             rows, pos = torch.arange(N, device=x0.device), order[:, k]
             total -= torch.where(known[rows, pos], 0.0, logp[rows, pos, x0[rows, pos]])
-    finally:
-        if was:
-            model.train()
     return total
 
 
@@ -393,10 +374,9 @@ def _decode(model, x: torch.Tensor, mask_id: int, steps: int, schedule, order, t
     n0 = masked.sum(1)
     counts = torch.tensor([unmask_counts(int(n), steps, schedule) for n in n0.tolist()],
                           dtype=torch.long, device=x.device).reshape(N, steps)
-    was = _eval_mode(model)
     trajectory = [x.cpu()] if return_trajectory else []
     nfe = 0
-    try:
+    with evaluating(model):
         for k in range(steps):
             if not bool(counts[:, k].any()):
                 continue
@@ -419,9 +399,6 @@ def _decode(model, x: torch.Tensor, mask_id: int, steps: int, schedule, order, t
             masked = masked & ~reveal
             if return_trajectory:
                 trajectory.append(x.cpu())
-    finally:
-        if was:
-            model.train()
     return DecodeOutput(x, nfe, trajectory)
 
 

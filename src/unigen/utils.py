@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 
 __all__ = [
     "seed_everything", "get_device", "expand_like", "scale", "pick",
-    "project_dir", "check_tensor", "check_positive", "check_in",
+    "project_dir", "check_tensor", "check_positive", "check_in", "evaluating",
 ]
 
 SCALES = ("default", "large")
@@ -141,3 +142,21 @@ def check_in(name: str, value, options):
     if value not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
+
+
+@contextmanager
+def evaluating(model):
+    """Run the block with ``model`` in eval mode, then give every submodule back its own mode.
+
+    Samplers and likelihood evaluations use it, so that calling one in the middle of training does not
+    leave dropout switched off. Anything without ``eval()`` (a plain function) passes through.
+    """
+    modules = list(model.modules()) if isinstance(model, torch.nn.Module) else []
+    modes = [m.training for m in modules]
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in zip(modules, modes):
+            m.training = mode
