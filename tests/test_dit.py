@@ -1,11 +1,10 @@
 import pytest
 import torch
 
-from test_nn_diffusion import check_image_backbone
 from unigen.nn import dit
 
 
-def test_dit():
+def test_dit(check_image_backbone):
     check_image_backbone(lambda: dit.DiT(dim=16, depth=2, heads=2, n_classes=10))
 
 

@@ -39,32 +39,7 @@ def test_time_mlp_shapes_labels_and_bad_input():
         mlp.TimeMLP(hidden=0)
 
 
-def check_image_backbone(make):
-    """Shared by the U-Net and DiT tests: shapes, zero init, labels, the null label, bad input."""
-    torch.manual_seed(0)
-    net = make()
-    x, t, y = torch.randn(4, 1, 8, 8), torch.rand(4), torch.tensor([0, 3, 9, 10])
-    out = net(x, t, y)
-    assert out.shape == x.shape
-    assert torch.equal(out, torch.zeros_like(out))          # zero-initialised output layer: starts by predicting 0
-    # after a few gradient steps the label changes the output, and y=None equals the null label
-    opt = torch.optim.SGD(net.parameters(), lr=0.1)
-    target = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    for _ in range(3):
-        opt.zero_grad()
-        net(x, t, y).sub(target).square().mean().backward()
-        opt.step()
-    with torch.no_grad():
-        a, b = net(x, t, torch.full((4,), 1)), net(x, t, torch.full((4,), 2))
-        assert not torch.allclose(a, b)
-        torch.testing.assert_close(net(x, t), net(x, t, torch.full((4,), 10)))
-    with pytest.raises(ValueError, match="x must have shape"):
-        net(torch.randn(4, 1, 6, 6), t)
-    with pytest.raises(ValueError, match="t"):
-        net(x, t.long())
-
-
-def test_unet():
+def test_unet(check_image_backbone):
     check_image_backbone(lambda: unet.UNet(channels=8, emb_dim=16, n_classes=10))
 
 

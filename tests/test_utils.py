@@ -22,7 +22,13 @@ def test_seed_everything_rejects_non_int():
 
 def test_get_device(monkeypatch):
     monkeypatch.delenv("UNIGEN_DEVICE", raising=False)
-    assert utils.get_device().type in ("cpu", "cuda", "mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert utils.get_device() == torch.device("cuda")          # CUDA first when there is one
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert utils.get_device() == torch.device("cpu")           # else the CPU
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert utils.get_device() == torch.device("mps")
     assert utils.get_device("cpu") == torch.device("cpu")
     monkeypatch.setenv("UNIGEN_DEVICE", "cpu")
     assert utils.get_device() == torch.device("cpu")
