@@ -18,8 +18,11 @@ from ._framework import CheckFailed, compare, failing_inputs, register_inputs
 from .foundations import *  # noqa: F401,F403  Part I
 from .autoregressive import *  # noqa: F401,F403  Part II
 from .diffusion import *  # noqa: F401,F403  Part III
+from .editing import *  # noqa: F401,F403  Part III, Editing with diffusion
+from .latent import *  # noqa: F401,F403  Part III, Latent diffusion
 from .score import *  # noqa: F401,F403  Part IV
 from .flow import *  # noqa: F401,F403  Part V
+from .consistency import *  # noqa: F401,F403  Part V, consistency models
 from .crossing import *  # noqa: F401,F403  Part VI
 from .unified import *  # noqa: F401,F403  Part VII
 
