@@ -212,3 +212,48 @@ def test_ddpm_alpha_bar_T_is_near_zero_so_the_prior_is_standard_normal():
     grid = schedules.ddpm_linear(1000)
     kl_per_dim = 0.5 * (grid.alpha_bar[-1] + (1 - grid.alpha_bar[-1]) - 1 - math.log(1 - grid.alpha_bar[-1]))
     assert kl_per_dim < 1e-4
+
+
+def test_a_path_draws_x_t_and_its_prior():
+    path = schedules.CosineVP()
+    x0 = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    t = torch.rand(5, generator=torch.Generator().manual_seed(1))
+    x_t, eps = path.sample(x0, t, generator=torch.Generator().manual_seed(2))
+    a, s = path.alpha(t)[:, None, None, None], path.sigma(t)[:, None, None, None]
+    torch.testing.assert_close(x_t, a * x0 + s * eps)
+    x_half, _ = path.sample(x0, 0.5, eps)                   # one time for every example
+    torch.testing.assert_close(x_half, path.alpha(0.5) * x0 + path.sigma(0.5) * eps)
+    z = path.prior_sample((4000, 2), generator=torch.Generator().manual_seed(3))
+    assert abs(z.std().item() - path.prior_std) < 0.03
+    expected = torch.distributions.Normal(0.0, path.prior_std).log_prob(z).sum(1)
+    torch.testing.assert_close(path.prior_log_prob(z), expected)
+    with pytest.raises(ValueError, match="eps"):
+        path.sample(x0, t, torch.randn(3))
+    with pytest.raises(ValueError, match="shape"):
+        path.prior_sample((0, 2))
+
+
+def test_the_sde_coefficients_of_a_vp_path_are_finite_at_zero():
+    path = schedules.LinearVP()
+    f, g2 = path.sde_coefficients(torch.tensor([0.0, 0.5]))
+    assert torch.isfinite(g2).all() and torch.allclose(g2, -2 * f)
+    ve = schedules.GeometricVE()
+    t = torch.tensor([0.3])
+    a, s, da, ds = ve(t)
+    torch.testing.assert_close(ve.sde_coefficients(t)[1], 2 * s * ds - 2 * (da / a) * s**2)
+
+
+def test_the_gaussian_families_stand_side_by_side():
+    """ddpm, sde and flow import the Gaussian core, never one another."""
+    import ast
+    from pathlib import Path
+
+    src = Path(schedules.__file__).parent
+    families = {"ddpm", "sde", "flow"}
+    for name in families:
+        tree = ast.parse((src / f"{name}.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                imported |= {node.module} if node.module else {a.name for a in node.names}
+        assert not imported & (families - {name}), (name, imported)

@@ -18,12 +18,15 @@ and every random draw takes ``generator=``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
 from . import metrics
+from .outputs import SampleOutput
+from .parameterizations import (DIFFUSION_PARAMETERIZATIONS as PARAMETERIZATIONS, eps_from_score,
+                                eps_from_x0, eps_x0_from_v, score_from_eps, target, to_eps_x0,
+                                v_from_eps_x0, x0_from_eps)
 from .schedules import DiscreteSchedule, respace
 from .utils import check_in, check_positive, check_tensor, expand_like
 
@@ -35,9 +38,6 @@ __all__ = [
     "ddpm_loss", "predict", "ddpm_step", "ddim_step",
     "SampleOutput", "ddpm_sample", "ddim_sample", "inpaint", "nll_bound",
 ]
-
-PARAMETERIZATIONS = ("eps", "x0", "v")
-
 
 def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
     """Standard normal noise of ``shape`` drawn with ``generator`` (on its device), moved to ``like``'s device/dtype."""
@@ -108,64 +108,6 @@ def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, k, schedule: 
     coef_xt = (1.0 - beta).sqrt() * (1.0 - ab_prev) / (1.0 - ab)
     mean = expand_like(coef_x0.to(x0), x0) * x0 + expand_like(coef_xt.to(x0), x0) * x_t
     return mean, expand_like(schedule.beta_tilde[k].to(x0), x0)
-
-
-# ---- eps <-> x0 <-> v <-> score ----------------------------------------------------------
-
-def x0_from_eps(x_t, eps, alpha_t, sigma_t):
-    r""":math:`\hat x_0 = (x_t - \sigma_t\varepsilon)/\alpha_t` (needs :math:`\alpha_t > 0`)."""
-    return (x_t - expand_like(sigma_t, x_t) * eps) / expand_like(alpha_t, x_t)
-
-
-def eps_from_x0(x_t, x0, alpha_t, sigma_t):
-    r""":math:`\varepsilon = (x_t - \alpha_t x_0)/\sigma_t` (needs :math:`\sigma_t > 0`)."""
-    return (x_t - expand_like(alpha_t, x_t) * x0) / expand_like(sigma_t, x_t)
-
-
-def v_from_eps_x0(eps, x0, alpha_t, sigma_t):
-    r"""The v-target of Salimans & Ho (2022): :math:`v = \alpha_t\varepsilon - \sigma_t x_0`."""
-    return expand_like(alpha_t, eps) * eps - expand_like(sigma_t, eps) * x0
-
-
-def eps_x0_from_v(x_t, v, alpha_t, sigma_t):
-    r"""Invert :math:`(x_t, v) = (\alpha x_0 + \sigma\varepsilon,\ \alpha\varepsilon - \sigma x_0)`: returns ``(eps, x0)``.
-
-    :math:`x_0 = (\alpha x_t - \sigma v)/(\alpha^2+\sigma^2)`, :math:`\varepsilon = (\sigma x_t + \alpha v)/(\alpha^2+\sigma^2)`;
-    the denominator is 1 on a variance-preserving path. Valid for every t.
-    """
-    a, s = expand_like(alpha_t, x_t), expand_like(sigma_t, x_t)
-    norm = a**2 + s**2
-    return (s * x_t + a * v) / norm, (a * x_t - s * v) / norm
-
-
-def score_from_eps(eps, sigma_t):
-    r""":math:`\nabla_x \log p_t(x_t) = -\varepsilon/\sigma_t` (Tweedie / denoising score matching, Vincent 2011)."""
-    return -eps / expand_like(sigma_t, eps)
-
-
-def eps_from_score(score, sigma_t):
-    r""":math:`\varepsilon = -\sigma_t\,\nabla_x\log p_t(x_t)`."""
-    return -expand_like(sigma_t, score) * score
-
-
-def to_eps_x0(out, x_t, alpha_t, sigma_t, parameterization: str = "eps"):
-    """Read a network output ``out`` as ``parameterization`` and return both ``(eps, x0_hat)``."""
-    check_in("parameterization", parameterization, PARAMETERIZATIONS)
-    if parameterization == "eps":
-        return out, x0_from_eps(x_t, out, alpha_t, sigma_t)
-    if parameterization == "x0":
-        return eps_from_x0(x_t, out, alpha_t, sigma_t), out
-    return eps_x0_from_v(x_t, out, alpha_t, sigma_t)
-
-
-def target(x0, eps, alpha_t, sigma_t, parameterization: str = "eps"):
-    """The regression target of each parameterisation: ε, :math:`x_0`, or :math:`v = \\alpha\\varepsilon - \\sigma x_0`."""
-    check_in("parameterization", parameterization, PARAMETERIZATIONS)
-    if parameterization == "eps":
-        return eps
-    if parameterization == "x0":
-        return x0
-    return v_from_eps_x0(eps, x0, alpha_t, sigma_t)
 
 
 def cfg_combine(out_cond: torch.Tensor, out_uncond: torch.Tensor, scale: float) -> torch.Tensor:
@@ -306,18 +248,6 @@ def ddim_step(x_t: torch.Tensor, eps: torch.Tensor, x0: torch.Tensor, k: int, sc
 
 
 # ---- samplers ---------------------------------------------------------------------------------
-
-@dataclass
-class SampleOutput:
-    """What a sampler returns: the samples, the number of network evaluations per sample, and optionally the path.
-
-    ``trajectory`` (if asked for) is a CPU tensor ``(S + 1, B, ...)``: :math:`x_T` first, the sample last.
-    """
-
-    x: torch.Tensor
-    nfe: int
-    trajectory: torch.Tensor | None = None
-
 
 def _device_of(model, device, *tensors):
     if device is not None:

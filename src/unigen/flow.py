@@ -30,10 +30,12 @@ from typing import Callable
 
 import torch
 
-from . import ddpm, solvers
-from .ddpm import SampleOutput
-from .schedules import GaussianPath, LinearPath, PathCoefficients
-from .sde import SDE, LogLikelihood, velocity_log_likelihood
+from . import solvers
+from .likelihood import LogLikelihood, velocity_log_likelihood
+from .outputs import SampleOutput
+from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
+                                velocity_from_eps_x0)
+from .schedules import GaussianPath, LinearPath
 from .utils import check_in, check_tensor, expand_like
 
 __all__ = [
@@ -43,7 +45,6 @@ __all__ = [
     "sample", "log_likelihood", "straightness", "reflow_pairs", "distill_loss",
 ]
 
-PARAMETERIZATIONS = ("velocity", "eps", "x0", "v", "score")
 
 
 def _check_path(path) -> GaussianPath:
@@ -125,60 +126,6 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
     if velocity is not None:
         u_t = _check_callable("velocity", velocity)(x_t, t)
     return (model(x_t, t) - u_t).square().mean()
-
-
-# ---- diffusion <-> flow: one path, five parameterisations --------------------------------------
-
-def velocity_from_eps_x0(eps, x0, d_alpha_t, d_sigma_t):
-    r""":math:`u = \dot\alpha_t x_0 + \dot\sigma_t\varepsilon`."""
-    return expand_like(d_alpha_t, eps) * x0 + expand_like(d_sigma_t, eps) * eps
-
-
-def eps_x0_from_velocity(x_t, u, alpha_t, sigma_t, d_alpha_t, d_sigma_t):
-    r"""Solve :math:`x_t = \alpha x_0 + \sigma\varepsilon`, :math:`u = \dot\alpha x_0 + \dot\sigma\varepsilon` for ``(eps, x0)``.
-
-    With :math:`\Delta = \alpha\dot\sigma - \sigma\dot\alpha`:
-    :math:`x_0 = (\dot\sigma x_t - \sigma u)/\Delta` and :math:`\varepsilon = (\alpha u - \dot\alpha x_t)/\Delta`.
-    :math:`\Delta = 1` on the linear path and :math:`-\dot\alpha/\sigma > 0` on a VP path, so this
-    holds at every t where the coefficients are finite.
-    """
-    a, s, da, ds = (expand_like(c, x_t) for c in (alpha_t, sigma_t, d_alpha_t, d_sigma_t))
-    det = a * ds - s * da
-    return (a * u - da * x_t) / det, (ds * x_t - s * u) / det
-
-
-def _coefficients(coefs) -> PathCoefficients:
-    if not isinstance(coefs, tuple) or len(coefs) != 4:
-        raise ValueError("coefs must be the 4 coefficients path(t): alpha_t, sigma_t, d_alpha_t, d_sigma_t")
-    return PathCoefficients(*coefs)
-
-
-def to_velocity(out, x_t, coefs, parameterization: str = "eps"):
-    r"""Read a network output ``out`` at ``x_t`` as ``parameterization`` and return the velocity.
-
-    ``coefs`` is ``path(t)``. ε and the score need :math:`\alpha_t > 0` (they say nothing about
-    :math:`x_0` at pure noise), :math:`x_0` needs :math:`\sigma_t > 0`; v and the velocity work at every t.
-    """
-    check_in("parameterization", parameterization, PARAMETERIZATIONS)
-    a, s, da, ds = _coefficients(coefs)
-    if parameterization == "velocity":
-        return out
-    if parameterization == "score":
-        out, parameterization = ddpm.eps_from_score(out, s), "eps"
-    eps, x0 = ddpm.to_eps_x0(out, x_t, a, s, parameterization)
-    return velocity_from_eps_x0(eps, x0, da, ds)
-
-
-def from_velocity(u, x_t, coefs, parameterization: str = "eps"):
-    """The inverse of :func:`to_velocity`: the ``parameterization`` output that gives velocity ``u`` at ``x_t``."""
-    check_in("parameterization", parameterization, PARAMETERIZATIONS)
-    a, s, da, ds = _coefficients(coefs)
-    if parameterization == "velocity":
-        return u
-    eps, x0 = eps_x0_from_velocity(x_t, u, a, s, da, ds)
-    if parameterization == "score":
-        return ddpm.score_from_eps(eps, s)
-    return ddpm.target(x0, eps, a, s, parameterization)
 
 
 def reparameterize(fn: Callable, path: GaussianPath, source: str = "eps",
@@ -265,7 +212,7 @@ def sample(velocity: Callable, shape=None, steps: int = 100, *, method: str = "e
     if x_1 is None:
         if shape is None:
             raise ValueError("give shape or x_1")
-        x_1 = SDE(path).prior_sample(shape, generator=generator, device=device)
+        x_1 = path.prior_sample(shape, generator=generator, device=device)
     check_tensor("x_1", x_1, floating=True)
     out = solvers.integrate(velocity, x_1, 1.0, _check_t_eps(t_end), steps, method=method,
                             return_trajectory=return_trajectory)
@@ -277,11 +224,11 @@ def log_likelihood(velocity: Callable, x: torch.Tensor, path: GaussianPath | Non
                    generator: torch.Generator | None = None) -> LogLikelihood:
     r"""Exact :math:`\log p(x)` under the flow of ``velocity``, with the prior :math:`\mathcal N(0, \sigma_1^2 I)` of ``path``.
 
-    The same code as Part IV: :func:`unigen.sde.velocity_log_likelihood` (instantaneous change
+    The same code as Part IV: :func:`unigen.likelihood.velocity_log_likelihood` (instantaneous change
     of variables, exact or Hutchinson divergence), integrated from ``t_eps`` to 1.
     """
     path = _check_path(path if path is not None else LinearPath())
-    return velocity_log_likelihood(velocity, x, SDE(path).prior_log_prob, steps, method=method,
+    return velocity_log_likelihood(velocity, x, path.prior_log_prob, steps, method=method,
                                    divergence=divergence, t_eps=t_eps, generator=generator)
 
 

@@ -53,7 +53,7 @@ from typing import NamedTuple
 
 import torch
 
-from .utils import check_positive
+from .utils import check_positive, check_tensor, expand_like
 
 __all__ = [
     "PathCoefficients", "GaussianPath", "VariancePreserving", "LinearVP", "CosineVP", "LinearPath",
@@ -149,11 +149,52 @@ class GaussianPath:
 
         For :math:`dx = f(t)\,x\,dt + g(t)\,dW`, matching the mean and variance of
         :math:`x_t \mid x_0` gives :math:`f = \dot\alpha_t/\alpha_t` and
-        :math:`g^2 = 2\sigma_t\dot\sigma_t - 2 f \sigma_t^2` (Kingma et al., 2021, eq. 17).
+        :math:`g^2 = 2\sigma_t\dot\sigma_t - 2 f \sigma_t^2` (Kingma et al., 2021, eq. 17), which on a
+        variance-preserving path simplifies to :math:`g^2 = -2\dot\alpha_t/\alpha_t` (finite at
+        t = 0, where the general formula is 0 times infinity).
         """
         a, s, da, ds = self(t)
         f = da / a
+        if self.variance_preserving:
+            return f, -2.0 * f
         return f, 2.0 * s * ds - 2.0 * f * s**2
+
+    # ---- drawing from the path and its prior --------------------------------------------
+    def sample(self, x0: torch.Tensor, t, eps: torch.Tensor | None = None, *,
+               generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        r"""Draw :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon` (``eps`` drawn with ``generator`` if not given).
+
+        ``t`` is a number or one time per example, ``(B,)``. Returns ``(x_t, eps)``.
+        """
+        check_tensor("x0", x0, floating=True)
+        t = torch.as_tensor(t, dtype=x0.dtype, device=x0.device)
+        t = t.expand(len(x0)) if t.dim() == 0 else t
+        if eps is None:
+            gen_device = generator.device if generator is not None else x0.device
+            eps = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
+        elif not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
+            raise ValueError(f"eps must be a tensor of x0's shape {tuple(x0.shape)}")
+        return expand_like(self.alpha(t), x0) * x0 + expand_like(self.sigma(t), x0) * eps, eps
+
+    @property
+    def prior_std(self) -> float:
+        r""":math:`\sigma_1`, the standard deviation of the prior :math:`\mathcal N(0, \sigma_1^2 I)`."""
+        return float(self.sigma(1.0))
+
+    def prior_sample(self, shape, *, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
+        """Draw from the prior :math:`\\mathcal N(0, \\sigma_1^2 I)`, shape ``shape``: where every sampler starts."""
+        if not isinstance(shape, (tuple, list, torch.Size)) or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
+        gen_device = generator.device if generator is not None else device
+        z = torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype)
+        return (self.prior_std * z).to(device) if device is not None else self.prior_std * z
+
+    def prior_log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """:math:`\\log \\mathcal N(x; 0, \\sigma_1^2 I)`, summed over every axis but the batch: ``(B,)``."""
+        check_tensor("x", x, floating=True)
+        D = x[0].numel()
+        s2 = self.prior_std**2
+        return -0.5 * x.reshape(len(x), -1).square().sum(1) / s2 - 0.5 * D * math.log(2 * math.pi * s2)
 
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

@@ -30,12 +30,15 @@ probability-flow ODE of a score (Part V applies it to flow-matching velocities).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 
 from . import solvers
-from .ddpm import SampleOutput, score_from_eps
+from .likelihood import (LogLikelihood, divergence_exact, divergence_hutchinson, draw_probe,
+                         velocity_log_likelihood)
+from .outputs import SampleOutput
+from .parameterizations import score_from_eps
 from .schedules import GaussianPath, GeometricVE, LinearVP
 from .utils import check_in, check_positive, check_tensor, expand_like
 
@@ -109,12 +112,8 @@ class SDE:
         return self.path.alpha(t), self.path.sigma(t)
 
     def coefficients(self, t) -> tuple[torch.Tensor, torch.Tensor]:
-        r""":math:`(f(t), g^2(t))` with t's shape."""
-        a, s, da, ds = self.path(t)
-        f = da / a
-        if self.path.variance_preserving:
-            return f, -2.0 * f
-        return f, 2.0 * s * ds - 2.0 * f * s**2
+        r""":math:`(f(t), g^2(t))` with t's shape (the path's :meth:`~unigen.schedules.GaussianPath.sde_coefficients`)."""
+        return self.path.sde_coefficients(t)
 
     def drift(self, x: torch.Tensor, t) -> torch.Tensor:
         """The forward drift :math:`f(t)\\,x`."""
@@ -128,29 +127,20 @@ class SDE:
     def sample_marginal(self, x0: torch.Tensor, t, *, generator: torch.Generator | None = None):
         r"""Draw :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`; returns ``(x_t, eps)``."""
         check_tensor("x0", x0, floating=True)
-        alpha_t, sigma_t = self.marginal(_time_like(t, x0))
-        eps = _randn(x0.shape, generator, x0)
-        return expand_like(alpha_t, x0) * x0 + expand_like(sigma_t, x0) * eps, eps
+        return self.path.sample(x0, _time_like(t, x0), generator=generator)
 
     @property
     def prior_std(self) -> float:
         r""":math:`\sigma_1`, the standard deviation of the prior :math:`\mathcal N(0, \sigma_1^2 I)`."""
-        return float(self.path.sigma(1.0))
+        return self.path.prior_std
 
     def prior_sample(self, shape, *, generator=None, device=None, dtype=torch.float32) -> torch.Tensor:
-        """Draw from the prior :math:`\\mathcal N(0, \\sigma_1^2 I)`, shape ``shape``."""
-        if not isinstance(shape, (tuple, list, torch.Size)) or not all(isinstance(n, int) and n > 0 for n in shape):
-            raise ValueError(f"shape must be a tuple of positive ints, got {shape!r}")
-        gen_device = generator.device if generator is not None else device
-        z = torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype)
-        return (self.prior_std * z).to(device) if device is not None else self.prior_std * z
+        """Draw from the prior :math:`\\mathcal N(0, \\sigma_1^2 I)` of the path, shape ``shape``."""
+        return self.path.prior_sample(shape, generator=generator, device=device, dtype=dtype)
 
     def prior_log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """:math:`\\log \\mathcal N(x; 0, \\sigma_1^2 I)`, summed over every axis but the batch: ``(B,)``."""
-        check_tensor("x", x, floating=True)
-        D = x[0].numel()
-        s2 = self.prior_std**2
-        return -0.5 * x.reshape(len(x), -1).square().sum(1) / s2 - 0.5 * D * math.log(2 * math.pi * s2)
+        return self.path.prior_log_prob(x)
 
 
 class VPSDE(SDE):
@@ -484,109 +474,6 @@ def pc_sample(sde: SDE, score: Callable, shape=None, steps: int = 250, *, correc
             traj.append(x.detach().cpu())
     return SampleOutput(x=x, nfe=steps * (1 + corrector_steps),
                         trajectory=torch.stack(traj) if return_trajectory else None)
-
-
-# ---- divergences and the likelihood ----------------------------------------------------------------
-
-def draw_probe(shape, kind: str = "rademacher", *, generator=None, device=None, dtype=torch.float32):
-    r"""A Hutchinson probe :math:`v` with :math:`\mathbb E[vv^\top] = I`: Gaussian :math:`\mathcal N(0, I)` or Rademacher :math:`\pm 1`."""
-    check_in("kind", kind, ("gaussian", "rademacher"))
-    gen_device = generator.device if generator is not None else device
-    if kind == "gaussian":
-        v = torch.randn(tuple(shape), generator=generator, device=gen_device, dtype=dtype)
-    else:
-        v = torch.randint(0, 2, tuple(shape), generator=generator, device=gen_device).to(dtype) * 2 - 1
-    return v.to(device) if device is not None else v
-
-
-def divergence_exact(fn: Callable, x: torch.Tensor, t: torch.Tensor):
-    r"""``(fn(x, t), div)`` with the exact :math:`\nabla\cdot f = \sum_i \partial f_i/\partial x_i`, by D backward passes.
-
-    Costs one backward pass per dimension, so it is meant for low-dimensional ``x``.
-    The result carries no graph.
-    """
-    check_tensor("x", x, floating=True)
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        out = fn(x, t)
-        flat = out.reshape(len(x), -1)
-        D = flat.shape[1]
-        div = torch.zeros(len(x), dtype=x.dtype, device=x.device)
-        for i in range(D):
-            grad = torch.autograd.grad(flat[:, i].sum(), x, retain_graph=i < D - 1)[0]
-            div = div + grad.reshape(len(x), -1)[:, i]
-    return out.detach(), div.detach()
-
-
-def divergence_hutchinson(fn: Callable, x: torch.Tensor, t: torch.Tensor, probe: torch.Tensor):
-    r"""``(fn(x, t), est)`` with Hutchinson's unbiased estimate :math:`v^\top (\partial f/\partial x)\, v` (one VJP).
-
-    ``probe`` has ``x``'s shape and :math:`\mathbb E[vv^\top] = I` (see :func:`draw_probe`).
-    """
-    check_tensor("x", x, floating=True)
-    if not isinstance(probe, torch.Tensor) or probe.shape != x.shape:
-        raise ValueError(f"probe must be a tensor of shape {tuple(x.shape)}")
-    with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
-        out = fn(x, t)
-        vjp = torch.autograd.grad((out * probe).sum(), x)[0]
-    return out.detach(), (vjp * probe).reshape(len(x), -1).sum(1).detach()
-
-
-class LogLikelihood(NamedTuple):
-    """What :func:`velocity_log_likelihood` returns: per-example ``log_prob`` ``(B,)``, its parts, and the NFE."""
-
-    log_prob: torch.Tensor
-    prior_log_prob: torch.Tensor
-    delta: torch.Tensor
-    x_T: torch.Tensor
-    nfe: int
-
-
-def velocity_log_likelihood(velocity: Callable, x: torch.Tensor, prior_log_prob: Callable,
-                            steps: int = 100, *, method: str = "rk4", divergence: str = "exact", t_eps: float = 1e-5,
-                            grid: torch.Tensor | None = None,
-                            generator: torch.Generator | None = None) -> LogLikelihood:
-    r"""Exact log-likelihood under the flow :math:`dx/dt = v(x, t)`: the instantaneous change of variables.
-
-    Chen et al. (2018).
-
-    Along the flow, :math:`\frac{d}{dt}\log p_t(x_t) = -\nabla\cdot v(x_t, t)`, so
-
-    .. math:: \log p_{t_\varepsilon}(x) = \log p_1(x_1) + \int_{t_\varepsilon}^1 \nabla\cdot v(x_t, t)\,dt,
-
-    integrated forwards from the data at ``t_eps`` to t = 1 together with the point itself.
-    ``velocity(x, t)`` is any velocity field (the probability-flow ODE of Part IV, a
-    flow-matching network of Part V); ``prior_log_prob(x_1)`` returns ``(B,)``.
-    ``divergence`` is ``"exact"`` (:func:`divergence_exact`) or a Hutchinson probe,
-    ``"gaussian"`` or ``"rademacher"`` (FFJORD, Grathwohl et al., 2019): one probe per
-    example, drawn with ``generator`` and kept fixed along the path, so the estimate of
-    the integral is unbiased. ``grid`` replaces the even grid of ``steps`` from ``t_eps`` to 1.
-    """
-    if not callable(velocity):
-        raise ValueError(f"velocity must be callable as velocity(x, t), got {velocity!r:.40}")
-    if not callable(prior_log_prob):
-        raise ValueError("prior_log_prob must be callable as prior_log_prob(x_1)")
-    _check_t_eps(t_eps)
-    check_tensor("x", x, floating=True)
-    check_in("divergence", divergence, ("exact", "gaussian", "rademacher"))
-    if divergence == "exact":
-        def augmented(state, t):
-            return divergence_exact(velocity, state[0], t)
-    else:
-        probe = draw_probe(x.shape, divergence, generator=generator, device=x.device, dtype=x.dtype)
-
-        def augmented(state, t):
-            return divergence_hutchinson(velocity, state[0], t, probe)
-
-    start = (x.detach(), torch.zeros(len(x), dtype=x.dtype, device=x.device))
-    if grid is None:
-        out = solvers.integrate(augmented, start, t_eps, 1.0, steps, method=method)
-    else:
-        out = solvers.integrate(augmented, start, grid=grid, method=method)
-    x_T, delta = out.x
-    prior = prior_log_prob(x_T)
-    return LogLikelihood(log_prob=prior + delta, prior_log_prob=prior, delta=delta, x_T=x_T, nfe=out.nfe)
 
 
 def ode_log_likelihood(sde: SDE, score: Callable, x: torch.Tensor, steps: int = 100, *, method: str = "rk4",
