@@ -335,6 +335,45 @@ class Beam:
     score: float
 
 
+def _check_beam(model, beam_width, max_len, length_alpha, prefix) -> tuple[list[int], int]:
+    """:func:`beam_search`'s arguments, checked: the prefix as a list, and the number of steps."""
+    if not isinstance(beam_width, int) or beam_width < 1:
+        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
+    if not isinstance(max_len, int) or max_len < 1:
+        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
+    check_positive("length_alpha", length_alpha, allow_zero=True)
+    prefix = list(prefix or [])
+    if any(not isinstance(t, int) or t < 0 for t in prefix):
+        raise ValueError(f"prefix must be a list of token ids >= 0, got {prefix!r}")
+    n_steps = max_len - len(prefix) + 1                     # up to max_len tokens, then END
+    if n_steps < 1:
+        raise ValueError(f"prefix of length {len(prefix)} exceeds max_len={max_len}")
+    block = _block_size(model)
+    if block is not None and len(prefix) + n_steps > block:
+        raise ValueError(f"prefix plus max_len exceeds the model's block_size {block}")
+    return prefix, n_steps
+
+
+def _best_extensions(alive, alive_lp, logp, beam_width: int, end: int):
+    """The best one-token extensions of the alive beams: (alive sequences, their log-probs, ended ones).
+
+    Looks at the ``2 * beam_width`` best candidates, so that ``beam_width`` survive even if some end.
+    """
+    cand = (alive_lp[:, None] + logp).flatten()
+    V = logp.shape[1]
+    top = cand.topk(min(2 * beam_width, int(torch.isfinite(cand).sum())))
+    next_alive, next_lp, ended = [], [], []
+    for value, flat in zip(top.values.tolist(), top.indices.tolist()):
+        row, tok = divmod(flat, V)
+        seq = alive[row].tolist()[1:] + [tok]
+        if tok == end:
+            ended.append((seq, value))
+        elif len(next_alive) < beam_width:
+            next_alive.append(seq)
+            next_lp.append(value)
+    return next_alive, next_lp, ended
+
+
 def beam_search(model, beam_width: int = 5, max_len: int = 13, *, prefix: list[int] | None = None,
                 length_alpha: float = 0.0, start: int = END, end: int = END, n_best: int | None = None,
                 device=None) -> list[Beam]:
@@ -350,23 +389,10 @@ def beam_search(model, beam_width: int = 5, max_len: int = 13, *, prefix: list[i
 
     Returns up to ``n_best`` (default ``beam_width``) :class:`Beam` objects, best first.
     """
-    if not isinstance(beam_width, int) or beam_width < 1:
-        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
-    if not isinstance(max_len, int) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
-    check_positive("length_alpha", length_alpha, allow_zero=True)
-    prefix = list(prefix or [])
-    if any(not isinstance(t, int) or t < 0 for t in prefix):
-        raise ValueError(f"prefix must be a list of token ids >= 0, got {prefix!r}")
+    prefix, n_steps = _check_beam(model, beam_width, max_len, length_alpha, prefix)
     n_best = beam_width if n_best is None else n_best
     if device is None:
         device = _model_device(model)
-    block = _block_size(model)
-    n_steps = max_len - len(prefix) + 1                     # up to max_len tokens, then END
-    if n_steps < 1:
-        raise ValueError(f"prefix of length {len(prefix)} exceeds max_len={max_len}")
-    if block is not None and len(prefix) + n_steps > block:
-        raise ValueError(f"prefix plus max_len exceeds the model's block_size {block}")
 
     def score(lp: float, length: int) -> float:
         return lp / length ** length_alpha
@@ -381,18 +407,8 @@ def beam_search(model, beam_width: int = 5, max_len: int = 13, *, prefix: list[i
                 forced = torch.full_like(logp, float("-inf"))
                 forced[:, end] = logp[:, end]
                 logp = forced
-            cand = (alive_lp[:, None] + logp).flatten()
-            V = logp.shape[1]
-            top = cand.topk(min(2 * beam_width, int(torch.isfinite(cand).sum())))
-            next_alive, next_lp = [], []
-            for value, flat in zip(top.values.tolist(), top.indices.tolist()):
-                row, tok = divmod(flat, V)
-                seq = alive[row].tolist()[1:] + [tok]
-                if tok == end:
-                    finished.append(Beam(seq, value, score(value, step + 1)))
-                elif len(next_alive) < beam_width:
-                    next_alive.append(seq)
-                    next_lp.append(value)
+            next_alive, next_lp, ended = _best_extensions(alive, alive_lp, logp, beam_width, end)
+            finished += [Beam(seq, value, score(value, step + 1)) for seq, value in ended]
             if not next_alive:
                 break
             # stop when no alive beam can beat the n_best-th finished one (only exact for alpha = 0)

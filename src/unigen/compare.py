@@ -551,6 +551,24 @@ def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
     Returns the runs (each with its table ``row`` and, on 2-D data when ``sweep``, the
     quality-vs-NFE ``sweep`` over ``steps_options``) and the total wall time in seconds.
     """
+    budget, n_samples = _check_run(datasets, budget, n_samples, seed, from_checkpoints)
+    n_eval = n_eval or utils.pick(200, 1000)
+    device = device or utils.get_device()
+    start = time.perf_counter()
+    plan = [(p, name) for name in datasets for p in paradigms(names) if name in p.datasets]
+    bar = tqdm(total=len(plan), desc="compare", disable=not progress, leave=False)
+    runs = []
+    for p, name in plan:
+        bar.set_postfix_str(f"{p.name} on {name}")
+        runs.append(_run_one(p, load_dataset(name), budget[name], n_samples[name], n_eval, sweep,
+                             seed, device, from_checkpoints))
+        bar.update(1)
+    bar.close()
+    return runs, time.perf_counter() - start
+
+
+def _check_run(datasets, budget, n_samples, seed, from_checkpoints) -> tuple[dict, dict]:
+    """:func:`run`'s settings, validated: ``(budget, n_samples)`` as dicts by dataset."""
     for d in datasets:
         utils.check_in("datasets", d, DATASETS)
     budget = _check_budget(budget, datasets)
@@ -562,32 +580,26 @@ def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
         n_samples = utils.pick(DEFAULT_SAMPLES, LARGE_SAMPLES)
     if not isinstance(n_samples, dict):
         n_samples = {d: n_samples for d in datasets}
-    n_eval = n_eval or utils.pick(200, 1000)
-    device = device or utils.get_device()
-    start = time.perf_counter()
-    plan = [(p, name) for name in datasets for p in paradigms(names) if name in p.datasets]
-    bar = tqdm(total=len(plan), desc="compare", disable=not progress, leave=False)
-    runs = []
-    for p, name in plan:
-        data = load_dataset(name)
-        bar.set_postfix_str(f"{p.name} on {name}")
-        model, hist, steps, seconds = _trained(p, data, budget[name], seed, device, from_checkpoints)
-        utils.seed_everything(seed + 1)
+    return budget, n_samples
 
-        def scored(steps=None):  # every setting sees the same noise: common random numbers
-            return evaluate(p, data, model, n_samples=n_samples[name], n_eval=n_eval,
-                            generator=torch.Generator().manual_seed(seed + 1), steps=steps)
-        row = {"paradigm": p.name, "family": p.family, "dataset": name,
-               "conditions_on": p.conditions_on, "params": sum(q.numel() for q in model.parameters()),
-               "train_steps": steps, "batch_size": BATCH_SIZE[data.kind], "train_seconds": seconds,
-               **scored(), **p.capabilities}
-        r = Run(p, data, model, hist, row)
-        if sweep and data.kind == "points":
-            r.sweep = [{"steps": k, **scored(k)} for k in p.steps_options]
-        runs.append(r)
-        bar.update(1)
-    bar.close()
-    return runs, time.perf_counter() - start
+
+def _run_one(p: Paradigm, data: Dataset, budget: int, n_samples: int, n_eval: int, sweep: bool,
+             seed: int, device, from_checkpoints: bool) -> Run:
+    """One paradigm on one dataset: trained (or loaded), scored, and swept on 2-D data."""
+    model, hist, steps, seconds = _trained(p, data, budget, seed, device, from_checkpoints)
+    utils.seed_everything(seed + 1)
+
+    def scored(steps=None):  # every setting sees the same noise: common random numbers
+        return evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval,
+                        generator=torch.Generator().manual_seed(seed + 1), steps=steps)
+    row = {"paradigm": p.name, "family": p.family, "dataset": data.name,
+           "conditions_on": p.conditions_on, "params": sum(q.numel() for q in model.parameters()),
+           "train_steps": steps, "batch_size": BATCH_SIZE[data.kind], "train_seconds": seconds,
+           **scored(), **p.capabilities}
+    r = Run(p, data, model, hist, row)
+    if sweep and data.kind == "points":
+        r.sweep = [{"steps": k, **scored(k)} for k in p.steps_options]
+    return r
 
 
 def pareto_front(cost: torch.Tensor, error: torch.Tensor) -> torch.Tensor:

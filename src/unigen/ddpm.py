@@ -263,6 +263,33 @@ def _device_of(model, device, *tensors):
 
 
 @torch.no_grad()
+def _start(shape, x_T, generator, device, dtype) -> torch.Tensor:
+    """The sampler's starting point: ``x_T``, or standard normal noise of ``shape``."""
+    if x_T is not None:
+        return check_tensor("x_T", x_T, floating=True).to(device)
+    if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (B, ...) with positive sizes, got {shape!r}")
+    return _randn(tuple(shape), generator, torch.empty(0, dtype=dtype, device=device))
+
+
+def _check_known_mask(known, mask, x):
+    """Inpainting's ``known`` pixels and their ``mask``, checked against ``x`` and moved to it."""
+    if (known is None) != (mask is None):
+        raise ValueError("give both known and mask, or neither")
+    if known is None:
+        return None, None
+    check_tensor("known", known, floating=True)
+    if known.shape != x.shape:
+        raise ValueError(f"known must have shape {tuple(x.shape)}, got {tuple(known.shape)}")
+    try:
+        ok = torch.broadcast_shapes(mask.shape, x.shape) == x.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"mask must broadcast to {tuple(x.shape)}, got {tuple(mask.shape)}")
+    return known.to(x), mask.to(x)
+
+
 def _reverse(model, shape, schedule, update, *, steps, parameterization, clip_x0, y, guidance_scale, null_label,
              known, mask, resample, x_T, generator, device, return_trajectory, dtype=torch.float32) -> SampleOutput:
     """The loop every sampler shares: from ``x_T`` down the (respaced) grid, one ``update`` per step."""
@@ -275,25 +302,8 @@ def _reverse(model, shape, schedule, update, *, steps, parameterization, clip_x0
     if not isinstance(resample, int) or resample < 1:
         raise ValueError(f"resample must be a positive int, got {resample!r}")
     device = _device_of(model, device, x_T, known)
-    if x_T is None:
-        if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2 or min(shape) < 1:
-            raise ValueError(f"shape must be (B, ...) with positive sizes, got {shape!r}")
-        x = _randn(tuple(shape), generator, torch.empty(0, dtype=dtype, device=device))
-    else:
-        x = check_tensor("x_T", x_T, floating=True).to(device)
-    if (known is None) != (mask is None):
-        raise ValueError("give both known and mask, or neither")
-    if known is not None:
-        check_tensor("known", known, floating=True)
-        if known.shape != x.shape:
-            raise ValueError(f"known must have shape {tuple(x.shape)}, got {tuple(known.shape)}")
-        try:
-            ok = torch.broadcast_shapes(mask.shape, x.shape) == x.shape
-        except RuntimeError:
-            ok = False
-        if not ok:
-            raise ValueError(f"mask must broadcast to {tuple(x.shape)}, got {tuple(mask.shape)}")
-        known, mask = known.to(x), mask.to(x)
+    x = _start(shape, x_T, generator, device, dtype)
+    known, mask = _check_known_mask(known, mask, x)
     if y is not None:
         y = _check_labels(y, x.shape[0]).to(device)
     trajectory = [x.cpu()] if return_trajectory else None
@@ -428,6 +438,22 @@ def _bound_terms(model, x0, k, schedule, parameterization, variance, decoder, n_
 
 
 @torch.no_grad()
+def _bound_steps(B: int, T: int, n_steps: int | None, generator, device):
+    """The steps each example's bound evaluates, ``(B, n)``, and the weight of each column, ``(n,)``.
+
+    Every step 1..T with weight 1, or one uniform draw from each of ``n_steps`` equal strata of
+    1..T weighted by the stratum's size (stratified sampling).
+    """
+    if n_steps is None:
+        return torch.arange(1, T + 1).expand(B, T), torch.ones(T, dtype=torch.float64)
+    edges = torch.linspace(0, T, n_steps + 1, dtype=torch.float64).round().long()   # strata (e_j, e_{j+1}]
+    sizes = edges.diff()
+    gen_device = generator.device if generator is not None else device
+    u = torch.rand(B, n_steps, generator=generator, device=gen_device, dtype=torch.float64).cpu()
+    steps = edges[:-1] + 1 + (u * sizes).long().clamp(max=sizes - 1)
+    return steps, sizes.double()
+
+
 def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameterization: str = "eps",
               variance: str = "beta", decoder: str = "gaussian", n_bins: int = 17, n_steps: int | None = None,
               generator: torch.Generator | None = None, batch_steps: int = 100) -> dict:
@@ -470,15 +496,7 @@ def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameteri
     ab_T = schedule.alpha_bar[T].to(x0)
     mean_sq = x0.reshape(B, -1).square().sum(1)
     prior = 0.5 * (ab_T * mean_sq + D * ((1 - ab_T) - 1 - torch.log(1 - ab_T)))
-    if n_steps is None:
-        steps, sizes = torch.arange(1, T + 1).expand(B, T), torch.ones(T, dtype=torch.float64)
-    else:
-        edges = torch.linspace(0, T, n_steps + 1, dtype=torch.float64).round().long()   # strata (e_j, e_{j+1}]
-        sizes = edges.diff()
-        gen_device = generator.device if generator is not None else x0.device
-        u = torch.rand(B, n_steps, generator=generator, device=gen_device, dtype=torch.float64).cpu()
-        steps = edges[:-1] + 1 + (u * sizes).long().clamp(max=sizes - 1)
-        sizes = sizes.double()
+    steps, sizes = _bound_steps(B, T, n_steps, generator, x0.device)
     n = steps.shape[1]
     terms = torch.empty(B, n, dtype=x0.dtype, device=x0.device)
     for start in range(0, n, batch_steps):

@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from .ar import END
-from .utils import check_tensor
+from .utils import check_tensor, evaluating
 
 __all__ = [
     "CALL_OPEN", "CALL_CLOSE", "ToolError", "calculator", "parse_call", "stream_with_tool",
@@ -119,43 +119,47 @@ def stream_with_tool(model, prompt: str, *, encode: Callable[[str], Sequence[int
     if tool is not None and not callable(tool):
         raise ValueError("tool must be a callable str -> str or None")
     device = _device(model)
-    if hasattr(model, "eval"):
-        model.eval()
-    cache = model.new_cache() if hasattr(model, "new_cache") else None
-    context = [end] + list(encode(prompt))
-    feed = torch.tensor([context], dtype=torch.long, device=device)
-    text = prompt
-    block = getattr(getattr(model, "config", None), "block_size", None)
-    for _ in range(max_new_tokens):
-        if block is not None and len(context) > block:
-            return                                                # no room left
-        logits = model(feed, cache=cache) if cache is not None else model(
-            torch.tensor([context], dtype=torch.long, device=device))
-        token = int(logits[0, -1].argmax())                       # 1. generate
-        if token == end:
-            return
-        piece = decode([token])
-        context.append(token)
-        text += piece
-        yield "model", piece
-        new = [token]
-        if tool is not None:
-            argument = parse_call(text, open_tag, close_tag)      # 2. detect a call
-            if argument is not None:
-                try:
-                    result = tool(argument)                       # 3. run the tool
-                except ToolError:
-                    raise
-                except Exception as exc:                          # a tool that fails
-                    raise ToolError(f"tool failed on {argument!r}: {exc}") from exc
-                if not isinstance(result, str):
-                    raise ToolError(f"tool must return a str, got {type(result).__name__}")
+    with evaluating(model):
+        cache = model.new_cache() if hasattr(model, "new_cache") else None
+        context = [end] + list(encode(prompt))
+        feed = torch.tensor([context], dtype=torch.long, device=device)
+        text = prompt
+        block = getattr(getattr(model, "config", None), "block_size", None)
+        for _ in range(max_new_tokens):
+            if block is not None and len(context) > block:
+                return                                            # no room left
+            logits = model(feed, cache=cache) if cache is not None else model(
+                torch.tensor([context], dtype=torch.long, device=device))
+            token = int(logits[0, -1].argmax())                   # 1. generate
+            if token == end:
+                return
+            piece = decode([token])
+            context.append(token)
+            text += piece
+            yield "model", piece
+            new = [token]
+            argument = parse_call(text, open_tag, close_tag) if tool is not None else None
+            if argument is not None:                              # 2. a call was written
+                result = _run_tool(tool, argument)                # 3. run the tool
                 ids = list(encode(result))                        # 4. append its result
                 context += ids
                 text += result
                 new += ids
                 yield "tool", result
-        feed = torch.tensor([new], dtype=torch.long, device=device)   # 5. continue
+            feed = torch.tensor([new], dtype=torch.long, device=device)   # 5. continue
+
+
+def _run_tool(tool: Callable[[str], str], argument: str) -> str:
+    """``tool(argument)``, with any failure or a non-string result reported as :class:`ToolError`."""
+    try:
+        result = tool(argument)
+    except ToolError:
+        raise
+    except Exception as exc:                                      # a tool that fails
+        raise ToolError(f"tool failed on {argument!r}: {exc}") from exc
+    if not isinstance(result, str):
+        raise ToolError(f"tool must return a str, got {type(result).__name__}")
+    return result
 
 
 @dataclass
@@ -285,6 +289,13 @@ def constrained_sample(model, grammar: Grammar | None, prefix: torch.Tensor, max
     The constrained model gives :math:`\log q(y) = \log p(y) - \sum_t \log Z_t`. With
     ``grammar=None`` nothing is masked (the same loop, for comparison).
     """
+    _check_constrained(grammar, prefix, max_new_tokens, greedy, temperature)
+    with evaluating(model):
+        return _constrained_loop(model, grammar, prefix, max_new_tokens, greedy, temperature,
+                                 generator, start)
+
+
+def _check_constrained(grammar, prefix, max_new_tokens, greedy, temperature) -> None:
     if grammar is not None and not isinstance(grammar, Grammar):
         raise ValueError(f"grammar must be a Grammar or None, got {type(grammar).__name__}")
     check_tensor("prefix", prefix, dim=2, floating=False)
@@ -292,9 +303,11 @@ def constrained_sample(model, grammar: Grammar | None, prefix: torch.Tensor, max
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
     if not greedy and not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
+
+
+def _constrained_loop(model, grammar, prefix, max_new_tokens, greedy, temperature, generator, start):
+    """:func:`constrained_sample`'s decoding loop, on checked arguments and a model in eval mode."""
     device = _device(model)
-    if hasattr(model, "eval"):
-        model.eval()
     B = prefix.shape[0]
     cache = model.new_cache() if hasattr(model, "new_cache") else None
     ctx = torch.cat([torch.full((B, 1), start, dtype=torch.long), prefix.cpu()], 1).to(device)

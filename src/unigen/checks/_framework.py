@@ -185,6 +185,28 @@ def _quoted(where: str) -> str:
     return where if where.startswith("output") else f"`{where}`"
 
 
+def _compare_tensors(got, want: torch.Tensor, atol, rtol, label: str):
+    """:func:`_compare_outputs` for a tensor: type, shape, kind of dtype, then the values."""
+    if not isinstance(got, torch.Tensor):
+        return f"{label} should be a tensor of shape {tuple(want.shape)}, got {type(got).__name__}"
+    if got.shape != want.shape:
+        return f"{label} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    is_bool = (got.dtype == torch.bool, want.dtype == torch.bool)
+    if got.is_floating_point() != want.is_floating_point() or is_bool[0] != is_bool[1]:
+        if want.dtype == torch.bool:
+            return f"{label} has dtype {got.dtype}, expected torch.bool"
+        kind = "a floating" if want.is_floating_point() else "an integer"
+        return f"{label} has dtype {got.dtype}, expected {kind} dtype (like {want.dtype})"
+    g, w = got.detach().double(), want.detach().double()
+    bad = ~torch.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+    if bad.any():
+        i = tuple(int(j) for j in bad.nonzero()[0])
+        err = (g - w).abs().nan_to_num(math.inf).max().item()
+        return (f"{label} differs at {bad.sum().item()} of {bad.numel()} entries; first at index {i}: "
+                f"got {_entry(got, i)}, expected {_entry(want, i)} (max abs error {err:.3g})")
+    return None
+
+
 def _compare_outputs(got, want, atol, rtol, where="output", names=None):
     """Return None if equal within tolerance, else a sentence saying what differs."""
     if names is not None and len(names) > 1:
@@ -210,24 +232,7 @@ def _compare_outputs(got, want, atol, rtol, where="output", names=None):
                 return msg
         return None
     if isinstance(want, torch.Tensor):
-        if not isinstance(got, torch.Tensor):
-            return f"{label} should be a tensor of shape {tuple(want.shape)}, got {type(got).__name__}"
-        if got.shape != want.shape:
-            return f"{label} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
-        is_bool = (got.dtype == torch.bool, want.dtype == torch.bool)
-        if got.is_floating_point() != want.is_floating_point() or is_bool[0] != is_bool[1]:
-            if want.dtype == torch.bool:
-                return f"{label} has dtype {got.dtype}, expected torch.bool"
-            kind = "a floating" if want.is_floating_point() else "an integer"
-            return f"{label} has dtype {got.dtype}, expected {kind} dtype (like {want.dtype})"
-        g, w = got.detach().double(), want.detach().double()
-        bad = ~torch.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
-        if bad.any():
-            i = tuple(int(j) for j in bad.nonzero()[0])
-            err = (g - w).abs().nan_to_num(math.inf).max().item()
-            return (f"{label} differs at {bad.sum().item()} of {bad.numel()} entries; first at index {i}: "
-                    f"got {_entry(got, i)}, expected {_entry(want, i)} (max abs error {err:.3g})")
-        return None
+        return _compare_tensors(got, want, atol, rtol, label)
     try:
         g, w = float(got), float(want)
     except (TypeError, ValueError, RuntimeError):
@@ -276,6 +281,50 @@ def _check_number(arg: str, value, *, integer=False) -> None:
 
 # ---- compare ----------------------------------------------------------------------------------
 
+def _check_compare_args(learner, reference, make_inputs, cases, n_trials, atol, rtol, seed, name):
+    """:func:`compare`'s arguments, checked; returns the cases."""
+    if not callable(learner):
+        raise ValueError(f"learner must be a function, got {type(learner).__name__}")
+    if not callable(reference):
+        raise ValueError(f"reference must be a function, got {type(reference).__name__}")
+    cases = _check_makers(make_inputs, cases)
+    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
+        raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
+    _check_number("atol", atol)
+    _check_number("rtol", rtol)
+    _check_number("seed", seed, integer=True)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    return cases
+
+
+def _check_output_names(output_names, want) -> None:
+    if output_names is not None:
+        n_want = len(want) if isinstance(want, (tuple, list)) and len(output_names) > 1 else 1
+        if n_want != len(output_names):
+            raise ValueError(f"outputs names {len(output_names)} outputs {output_names}, "
+                             f"but the reference returns {n_want}")
+
+
+def _run_learner(learner, name, args, arg_names, want, atol, rtol, output_names, case) -> None:
+    """Call the learner on a copy of ``args``; raise :class:`CheckFailed` on an error, an in-place
+    change of an input, or an output that differs from ``want``."""
+    mine = _clone(args)
+    try:
+        got = learner(*mine)
+    except NotImplementedError:
+        raise CheckFailed(f"{name}: not implemented yet (the stub still raises NotImplementedError)") from None
+    except Exception as e:  # noqa: BLE001 - report any learner error with its input
+        raise CheckFailed(f"{name} raised {type(e).__name__}: {e}\n{case}") from e
+    for n, a, m in zip(arg_names, args, mine):
+        if isinstance(a, torch.Tensor) and not _same(a, m):
+            raise CheckFailed(f"{name} modified its input `{n}` in place; work on a copy "
+                              f"(e.g. {n} = {n}.clone()) or use out-of-place operations.\n{case}")
+    msg = _compare_outputs(got, want, atol, rtol, names=output_names)
+    if msg:
+        raise CheckFailed(f"{name}: {msg}\n{case}")
+
+
 def compare(learner, reference, make_inputs=None, *, cases: Sequence[tuple] = (), n_trials: int = 5,
             atol: float = 1e-5, rtol: float = 1e-4, seed: int = 0, name: str | None = None, quiet: bool = False,
             inputs: Sequence[str] | None = None, outputs: Sequence[str] | None = None) -> None:
@@ -289,18 +338,7 @@ def compare(learner, reference, make_inputs=None, *, cases: Sequence[tuple] = ()
     raises :class:`CheckFailed` otherwise, with the failing case: the inputs as Python
     literals when each holds at most 12 numbers, else a call to :func:`failing_inputs`.
     """
-    if not callable(learner):
-        raise ValueError(f"learner must be a function, got {type(learner).__name__}")
-    if not callable(reference):
-        raise ValueError(f"reference must be a function, got {type(reference).__name__}")
-    cases = _check_makers(make_inputs, cases)
-    if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
-        raise ValueError(f"n_trials must be a positive int, got {n_trials!r}")
-    _check_number("atol", atol)
-    _check_number("rtol", rtol)
-    _check_number("seed", seed, integer=True)
-    if name is not None and (not isinstance(name, str) or not name):
-        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    cases = _check_compare_args(learner, reference, make_inputs, cases, n_trials, atol, rtol, seed, name)
     input_names, output_names = _names("inputs", inputs), _names("outputs", outputs)
     name = name or getattr(reference, "__name__", "function")
     register_inputs(name, make_inputs, cases=cases)
@@ -315,26 +353,9 @@ def compare(learner, reference, make_inputs=None, *, cases: Sequence[tuple] = ()
                              f"but the check gives {len(args)}")
         arg_names = input_names or _signature_names(reference, len(args))
         want = reference(*_clone(args))
-        if output_names is not None:
-            n_want = len(want) if isinstance(want, (tuple, list)) and len(output_names) > 1 else 1
-            if n_want != len(output_names):
-                raise ValueError(f"outputs names {len(output_names)} outputs {output_names}, "
-                                 f"but the reference returns {n_want}")
+        _check_output_names(output_names, want)
         case = _failing_case(name, arg_names, args, trial, n_total, seed)
-        mine = _clone(args)
-        try:
-            got = learner(*mine)
-        except NotImplementedError:
-            raise CheckFailed(f"{name}: not implemented yet (the stub still raises NotImplementedError)") from None
-        except Exception as e:  # noqa: BLE001 - report any learner error with its input
-            raise CheckFailed(f"{name} raised {type(e).__name__}: {e}\n{case}") from e
-        for n, a, m in zip(arg_names, args, mine):
-            if isinstance(a, torch.Tensor) and not _same(a, m):
-                raise CheckFailed(f"{name} modified its input `{n}` in place; work on a copy "
-                                  f"(e.g. {n} = {n}.clone()) or use out-of-place operations.\n{case}")
-        msg = _compare_outputs(got, want, atol, rtol, names=output_names)
-        if msg:
-            raise CheckFailed(f"{name}: {msg}\n{case}")
+        _run_learner(learner, name, args, arg_names, want, atol, rtol, output_names, case)
     if not quiet:
         parts = (([f"{len(cases)} fixed case{'s' * (len(cases) > 1)}"] if cases else [])
                  + ([f"{n_random} random input{'s' * (n_random > 1)}"] if n_random else []))
