@@ -177,3 +177,16 @@ def test_surnames_bad_input():
         surnames.encode(["abcdef"], length=4)
     with pytest.raises(ValueError, match="ids"):
         surnames.decode(torch.tensor([[30]]))
+
+
+def test_eps_function_is_the_posterior_noise_on_a_path():
+    from unigen import schedules
+    mix = mixture2d.default()
+    path = schedules.CosineVP()
+    eps = mix.eps_function(path)
+    x, t = torch.randn(6, 2), torch.rand(6)
+    a, s = path.alpha(t.double()), path.sigma(t.double())
+    torch.testing.assert_close(eps(x, t), mix.posterior_t(x, a, s)[1].float())
+    assert eps(x, t, torch.zeros(6)).dtype == x.dtype          # a label is ignored
+    with pytest.raises(ValueError, match="path"):
+        mix.eps_function("linear")

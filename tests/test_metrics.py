@@ -1,4 +1,4 @@
-"""Tests for unigen.metrics: closed forms, limiting cases, the cached classifier and input checks."""
+"""Tests for unigen.metrics (closed forms, limiting cases, input checks) and the cached digit classifier of unigen.nn.classifier."""
 import math
 import shutil
 
@@ -7,6 +7,7 @@ import torch
 
 from unigen import metrics
 from unigen.data import digits
+from unigen.nn import classifier as nn_classifier
 
 
 def gaussian(n, d=2, shift=0.0, seed=0):
@@ -21,7 +22,7 @@ def classifier_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("UNIGEN_HOME", str(home))
         state = torch.get_rng_state()
-        model = metrics.digit_classifier(device="cpu")
+        model = nn_classifier.digit_classifier(device="cpu")
         assert torch.equal(torch.get_rng_state(), state), "training must not change the global RNG"
     return home, model
 
@@ -111,12 +112,12 @@ def test_digit_classifier_cache(classifier_home, tmp_path, monkeypatch):
     (tmp_path / ".cache").mkdir()
     shutil.copy(files[0], tmp_path / ".cache" / files[0].name)
     monkeypatch.setenv("UNIGEN_HOME", str(tmp_path))
-    monkeypatch.setattr(metrics, "_train_classifier", lambda config: pytest.fail("trained instead of loading"))
-    loaded = metrics.digit_classifier(device="cpu")
+    monkeypatch.setattr(nn_classifier, "_train_classifier", lambda config: pytest.fail("trained instead of loading"))
+    loaded = nn_classifier.digit_classifier(device="cpu")
     assert loaded is not model
     for a, b in zip(loaded.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
-    assert metrics.digit_classifier(device="cpu") is loaded          # in-process cache
+    assert nn_classifier.digit_classifier(device="cpu") is loaded          # in-process cache
 
 
 def test_digit_classifier_leaves_global_rng_alone(classifier_home, tmp_path, monkeypatch):
@@ -124,7 +125,7 @@ def test_digit_classifier_leaves_global_rng_alone(classifier_home, tmp_path, mon
     monkeypatch.setenv("UNIGEN_HOME", str(tmp_path))
     shutil.copytree(home / ".cache", tmp_path / ".cache")
     state = torch.get_rng_state()
-    metrics.digit_classifier(device="cpu")                              # loads from the file
+    nn_classifier.digit_classifier(device="cpu")                              # loads from the file
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -198,9 +199,9 @@ def test_novelty_and_distinct_ratio_tensor_rows():
                                      torch.zeros(3, 1)), "samples"),
     (lambda: metrics.reference_ratio(metrics.energy_distance, torch.zeros(2, 1), torch.zeros(2, 1),
                                      torch.zeros(3, 1), generator=0), "generator"),
-    (lambda: metrics.digit_classifier(epochs=0), "epochs"),
-    (lambda: metrics.digit_classifier(seed=1.5), "seed"),
-    (lambda: metrics.digit_classifier(device="gpu0"), "device"),
+    (lambda: nn_classifier.digit_classifier(epochs=0), "epochs"),
+    (lambda: nn_classifier.digit_classifier(seed=1.5), "seed"),
+    (lambda: nn_classifier.digit_classifier(device="gpu0"), "device"),
     (lambda: metrics.frechet_distance(torch.zeros(2, 2), torch.eye(2), torch.zeros(2), torch.eye(2)), "mu1"),
     (lambda: metrics.frechet_distance(torch.zeros(2), torch.eye(3), torch.zeros(2), torch.eye(2)), "cov1"),
     (lambda: metrics.frechet_distance(torch.zeros(2), torch.eye(2), torch.zeros(3), torch.eye(2)), "mu2"),
@@ -286,3 +287,30 @@ def test_discrete_helpers_bad_input():
         metrics.discretized_gaussian_log_prob(x, x, 0.1, n_bins=1)
     with pytest.raises(ValueError, match="low and high"):
         metrics.discretized_gaussian_log_prob(x, x, 0.1, n_bins=17, low=1.0, high=-1.0)
+
+
+def test_energy_and_fd_ratios_are_reference_ratios():
+    from unigen.data import mixture2d
+    x_train, x_test = mixture2d.load("train")[:600], mixture2d.load("test")[:300]
+    samples = x_train[:200] + 0.1
+    want = metrics.reference_ratio(metrics.energy_distance, samples, x_test, x_train,
+                                   torch.Generator().manual_seed(0))
+    got = metrics.energy_ratio(samples, x_test, x_train, torch.Generator().manual_seed(0), full=True)
+    assert got == want
+    fixed = metrics.energy_ratio(samples, x_test, data_value=want["data"])
+    assert fixed == pytest.approx(want["model"] / want["data"])
+    with pytest.raises(ValueError, match="data_pool"):
+        metrics.energy_ratio(samples, x_test)
+    with pytest.raises(ValueError, match="samples"):
+        metrics.energy_ratio([1.0], x_test, x_train)
+
+
+def test_fd_ratio_clips_to_the_pixel_range(classifier):
+    from unigen.data import digits
+    (x_train, _), (x_test, _) = digits.load("train"), digits.load("test")
+    clf = classifier
+    loud = 3.0 * x_test[:100]
+    want = metrics.reference_ratio(lambda a, b: metrics.frechet_digit_distance(a, b, clf),
+                                   loud.clamp(-1, 1), x_test, x_train, torch.Generator().manual_seed(0))
+    got = metrics.fd_ratio(loud, x_test, x_train, torch.Generator().manual_seed(0), classifier=clf)
+    assert got == want["ratio"]

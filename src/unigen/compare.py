@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from . import ar, ddpm, flow, masked, metrics, schedules, sde, train, utils, visual_ar
 from .data import digits, mixture2d, surnames
-from .nn import mlp, transformer, unet
+from .nn import digit_classifier, mlp, transformer, unet
 
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "bigram_tv", "Paradigm", "PARADIGMS", "paradigms",
@@ -108,7 +108,7 @@ class Dataset:
             out = metrics.reference_ratio(metrics.energy_distance, samples.cpu(), self.test,
                                           self.train, generator, repeats=3)
         elif self.kind == "images":
-            classifier = metrics.digit_classifier(device="cpu")
+            classifier = digit_classifier(device="cpu")
             def fd(a, b):
                 return metrics.frechet_digit_distance(a, b, classifier)
             out = metrics.reference_ratio(fd, samples.cpu().clamp(-1, 1), self.test, self.train,

@@ -32,27 +32,15 @@ import torch.nn as nn
 
 from . import ddpm, flow
 from .ddpm import SampleOutput
-from .schedules import GaussianPath
+from .schedules import GaussianPath, check_path
 from .sde import SDE
-from .utils import check_in, check_positive, check_tensor, expand_like
+from .utils import check_callable, check_in, check_positive, check_tensor, expand_like
 
 __all__ = ["skip_out", "ConsistencyModel", "teacher_step", "cd_loss", "ct_loss", "sample",
            "TEACHER_METHODS", "DISTANCES", "build_for_recipe", "train_for_recipe"]
 
 TEACHER_METHODS = ("ddim", "heun")
 DISTANCES = ("l2", "pseudo_huber")
-
-
-def _check_path(path) -> GaussianPath:
-    if not isinstance(path, GaussianPath):
-        raise ValueError(f"path must be a schedules.GaussianPath, got {type(path).__name__}")
-    return path
-
-
-def _check_callable(name, fn):
-    if not callable(fn):
-        raise ValueError(f"{name} must be callable as {name}(x, t), got {type(fn).__name__}")
-    return fn
 
 
 def _check_t_min(t_min) -> float:
@@ -83,7 +71,7 @@ def skip_out(t, path: GaussianPath, *, sigma_data: float = 0.5, t_min: float = 0
     are computed from the same float :math:`\sigma_{t_{\min}}`). ``sigma_data`` is the data's
     standard deviation :math:`\sigma_d`. Returns ``(c_skip, c_out)`` with ``t``'s shape and dtype.
     """
-    _check_path(path)
+    check_path(path)
     check_positive("sigma_data", sigma_data)
     t_min = _check_t_min(t_min)
     t = torch.as_tensor(t, dtype=torch.float64) if not isinstance(t, torch.Tensor) else t
@@ -109,7 +97,7 @@ class ConsistencyModel(nn.Module):
         super().__init__()
         if not isinstance(net, nn.Module):
             raise ValueError(f"net must be a torch.nn.Module called as net(x, t), got {type(net).__name__}")
-        self.net, self.path = net, _check_path(path)
+        self.net, self.path = net, check_path(path)
         self.sigma_data = float(check_positive("sigma_data", sigma_data))
         self.t_min = _check_t_min(t_min)
 
@@ -150,8 +138,8 @@ def teacher_step(teacher: Callable, x: torch.Tensor, t, s, path: GaussianPath, *
     ``clip_x0`` clamps :math:`\hat x_0` (and recomputes :math:`\hat\varepsilon` from it), as the image
     samplers of Part III do.
     """
-    _check_callable("teacher", teacher)
-    _check_path(path)
+    check_callable("teacher", teacher)
+    check_path(path)
     check_tensor("x", x, floating=True)
     check_in("parameterization", parameterization, flow.PARAMETERIZATIONS)
     check_in("method", method, TEACHER_METHODS)
@@ -204,14 +192,14 @@ def _pair_times(times: torch.Tensor, x0: torch.Tensor, generator) -> tuple:
 
 
 def _check_loss_inputs(model, x0, path, times, target, distance):
-    _check_callable("model", model)
+    check_callable("model", model)
     check_tensor("x0", x0, floating=True)
     if x0.dim() < 2:
         raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
-    _check_path(path)
+    check_path(path)
     times = _check_times(times)
     if target is not None:
-        _check_callable("target", target)
+        check_callable("target", target)
     check_in("distance", distance, DISTANCES)
     return times
 
@@ -232,7 +220,7 @@ def cd_loss(model: Callable, x0: torch.Tensor, teacher: Callable, path: Gaussian
     Returns the mean over the batch.
     """
     times = _check_loss_inputs(model, x0, path, times, target, distance)
-    _check_callable("teacher", teacher)
+    check_callable("teacher", teacher)
     t_n, t_next = _pair_times(times, x0, generator)
     eps = ddpm._randn(x0.shape, generator, x0)
     x_next, _ = flow.conditional_path(path, x0, eps, t_next)
@@ -279,8 +267,8 @@ def sample(model: Callable, shape=None, times: Sequence[float] = (1.0,), *, path
     fresh noise :math:`z` and denoise again, :math:`\hat x_0 = f(x_\tau, \tau)`. ``trajectory``
     (if asked for) holds each :math:`\hat x_0`, on the CPU.
     """
-    _check_callable("model", model)
-    path = _check_path(path if path is not None else flow.LinearPath())
+    check_callable("model", model)
+    path = check_path(path if path is not None else flow.LinearPath())
     if isinstance(times, torch.Tensor):
         times = times.tolist()
     if (not isinstance(times, (list, tuple)) or not times

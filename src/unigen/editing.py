@@ -76,6 +76,14 @@ def truncate(schedule: DiscreteSchedule, k0: int) -> DiscreteSchedule:
                             beta=schedule.beta[:k0 + 1].clone(), path=schedule.path)
 
 
+def _checked_level(schedule, t0, steps) -> tuple[float, int]:
+    """Check the schedule, the level ``t0`` and ``steps``; return ``t0`` and its step on the grid."""
+    _check_schedule(schedule)
+    t0 = _check_time("t0", t0)
+    _check_steps(steps)
+    return t0, step_of(schedule, t0)
+
+
 def sdedit(model, x: torch.Tensor, schedule: DiscreteSchedule, t0: float, *, steps: int | None = None,
            eta: float = 1.0, clip_x0: float | None = None, y=None, guidance_scale=None, null_label=None,
            generator: torch.Generator | None = None, return_trajectory: bool = False) -> ddpm.SampleOutput:
@@ -94,10 +102,7 @@ def sdedit(model, x: torch.Tensor, schedule: DiscreteSchedule, t0: float, *, ste
     in :func:`unigen.ddpm.ddim_sample`. Returns a :class:`~unigen.ddpm.SampleOutput`.
     """
     x = _check_images("x", x)
-    _check_schedule(schedule)
-    t0 = _check_time("t0", t0)
-    _check_steps(steps)
-    k0 = step_of(schedule, t0)
+    t0, k0 = _checked_level(schedule, t0, steps)
     if k0 == 0:
         traj = x.detach().cpu().clone()[None] if return_trajectory else None
         return ddpm.SampleOutput(x=x.clone(), nfe=0, trajectory=traj)
@@ -134,10 +139,7 @@ def ddim_invert(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, steps: i
     latent; its ``trajectory`` (if asked for) runs from ``x0`` up to the latent.
     """
     x0 = _check_images("x0", x0)
-    _check_schedule(schedule)
-    t0 = _check_time("t0", t0)
-    _check_steps(steps)
-    k0 = step_of(schedule, t0)
+    t0, k0 = _checked_level(schedule, t0, steps)
     if k0 == 0:
         raise ValueError(f"t0 must be at least one step above 0 (>= {schedule.t[1].item():.3g}), got {t0!r}")
     grid = respace(truncate(schedule, k0), min(steps or k0, k0))

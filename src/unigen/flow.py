@@ -35,8 +35,8 @@ from .likelihood import LogLikelihood, velocity_log_likelihood
 from .outputs import SampleOutput
 from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
                                 velocity_from_eps_x0)
-from .schedules import GaussianPath, LinearPath
-from .utils import check_in, check_tensor, expand_like
+from .schedules import GaussianPath, LinearPath, check_path
+from .utils import check_callable, check_in, check_tensor, expand_like
 
 __all__ = [
     "PARAMETERIZATIONS", "conditional_path", "cfm_loss",
@@ -45,18 +45,6 @@ __all__ = [
     "sample", "log_likelihood", "straightness", "reflow_pairs", "distill_loss",
 ]
 
-
-
-def _check_path(path) -> GaussianPath:
-    if not isinstance(path, GaussianPath):
-        raise ValueError(f"path must be a schedules.GaussianPath, got {type(path).__name__}")
-    return path
-
-
-def _check_callable(name, fn):
-    if not callable(fn):
-        raise ValueError(f"{name} must be callable as {name}(x, t), got {type(fn).__name__}")
-    return fn
 
 
 def _check_t_eps(t_eps):
@@ -87,7 +75,7 @@ def conditional_path(path: GaussianPath, x0: torch.Tensor, noise: torch.Tensor, 
 
     ``x0`` and ``noise`` have the same shape ``(B, ...)``; ``t`` is a number or ``(B,)``.
     """
-    _check_path(path)
+    check_path(path)
     check_tensor("x0", x0, floating=True)
     check_tensor("noise", noise, floating=True)
     if noise.shape != x0.shape or x0.dim() < 2:
@@ -111,8 +99,8 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
     flow-matching loss, whose gradient the conditional one matches. Returns the mean
     over every entry.
     """
-    _check_callable("model", model)
-    path = _check_path(path if path is not None else LinearPath())
+    check_callable("model", model)
+    path = check_path(path if path is not None else LinearPath())
     check_tensor("x0", x0, floating=True)
     t_eps = _check_t_eps(t_eps)
     B = x0.shape[0]
@@ -124,7 +112,7 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
     t = t_eps + (1.0 - t_eps) * u
     x_t, u_t = conditional_path(path, x0, noise, t)
     if velocity is not None:
-        u_t = _check_callable("velocity", velocity)(x_t, t)
+        u_t = check_callable("velocity", velocity)(x_t, t)
     return (model(x_t, t) - u_t).square().mean()
 
 
@@ -135,8 +123,8 @@ def reparameterize(fn: Callable, path: GaussianPath, source: str = "eps",
     E.g. a diffusion ε-network as a velocity field (``"eps"`` to ``"velocity"``), to sample it
     as a flow, or a flow's velocity as a score (``"velocity"`` to ``"score"``).
     """
-    _check_callable("fn", fn)
-    _check_path(path)
+    check_callable("fn", fn)
+    check_path(path)
     check_in("source", source, PARAMETERIZATIONS)
     check_in("target", target, PARAMETERIZATIONS)
 
@@ -151,7 +139,7 @@ def mixture_velocity(mixture, path: GaussianPath) -> Callable:
     r"""The exact marginal velocity :math:`u_t(x) = \mathbb E[\dot\alpha_t x_0 + \dot\sigma_t\varepsilon \mid x_t = x]` of a mixture."""
     if not hasattr(mixture, "velocity_t"):
         raise ValueError("mixture must have a velocity_t method (a data.mixture2d.GaussianMixture)")
-    _check_path(path)
+    check_path(path)
 
     def velocity(x, t):
         return mixture.velocity_t(x, *path(_times(t, x)))
@@ -163,7 +151,7 @@ def time_at_log_snr(path: GaussianPath, log_snr: torch.Tensor, iters: int = 60) 
 
     Values beyond the path's range map to 0 or 1. Returns float64 with ``log_snr``'s shape.
     """
-    _check_path(path)
+    check_path(path)
     check_tensor("log_snr", log_snr, floating=True)
     lam = log_snr.double().cpu()
     lo, hi = torch.zeros_like(lam), torch.ones_like(lam)
@@ -181,9 +169,9 @@ def change_path(eps_model: Callable, source: GaussianPath, target: GaussianPath)
     :math:`c = \alpha^{\text{s}}_\tau/\alpha^{\text{t}}_t = \sigma^{\text{s}}_\tau/\sigma^{\text{t}}_t` and the same ε, so
     :math:`\hat\varepsilon^{\text{target}}(x, t) = \hat\varepsilon^{\text{source}}(c\,x, \tau(t))` (Kingma et al., 2021).
     """
-    _check_callable("eps_model", eps_model)
-    _check_path(source)
-    _check_path(target)
+    check_callable("eps_model", eps_model)
+    check_path(source)
+    check_path(target)
 
     def eps(x, t):
         t = _times(t, x)
@@ -207,8 +195,8 @@ def sample(velocity: Callable, shape=None, steps: int = 100, *, method: str = "e
     (default: the linear path, :math:`\sigma_1 = 1`) with ``shape``. ``nfe`` counts velocity
     evaluations per sample (Euler 1, Heun 2, RK4 4 per step).
     """
-    _check_callable("velocity", velocity)
-    path = _check_path(path if path is not None else LinearPath())
+    check_callable("velocity", velocity)
+    path = check_path(path if path is not None else LinearPath())
     if x_1 is None:
         if shape is None:
             raise ValueError("give shape or x_1")
@@ -227,7 +215,7 @@ def log_likelihood(velocity: Callable, x: torch.Tensor, path: GaussianPath | Non
     The same code as Part IV: :func:`unigen.likelihood.velocity_log_likelihood` (instantaneous change
     of variables, exact or Hutchinson divergence), integrated from ``t_eps`` to 1.
     """
-    path = _check_path(path if path is not None else LinearPath())
+    path = check_path(path if path is not None else LinearPath())
     return velocity_log_likelihood(velocity, x, path.prior_log_prob, steps, method=method,
                                    divergence=divergence, t_eps=t_eps, generator=generator)
 
@@ -266,7 +254,7 @@ def reflow_pairs(velocity: Callable, noise: torch.Tensor, steps: int = 50, *, me
     straighter. The ODE runs in chunks of ``batch_size``; row i of ``x0`` always comes from
     row i of ``noise``.
     """
-    _check_callable("velocity", velocity)
+    check_callable("velocity", velocity)
     check_tensor("noise", noise, floating=True)
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -282,7 +270,7 @@ def distill_loss(model: Callable, x0: torch.Tensor, noise: torch.Tensor) -> torc
     to the ODE image :math:`x_0` of ε (a pair from :func:`reflow_pairs`) gives a one-step
     generator (Liu et al., 2023, section 2.3). Returns the mean over every entry.
     """
-    _check_callable("model", model)
+    check_callable("model", model)
     check_tensor("x0", x0, floating=True)
     check_tensor("noise", noise, floating=True)
     if noise.shape != x0.shape:

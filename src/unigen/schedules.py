@@ -58,7 +58,7 @@ from .utils import check_positive, check_tensor, expand_like
 __all__ = [
     "PathCoefficients", "GaussianPath", "VariancePreserving", "LinearVP", "CosineVP", "LinearPath",
     "GeometricVE", "InterpolatedVP", "DiscreteSchedule", "discretize", "respace", "ddpm_linear",
-    "linear_vp_grid", "ddpm_cosine",
+    "linear_vp_grid", "ddpm_cosine", "check_path",
 ]
 
 
@@ -199,6 +199,13 @@ class GaussianPath:
     def __repr__(self):
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
+
+
+def check_path(path) -> GaussianPath:
+    """``path`` if it is a :class:`GaussianPath`, else a ``ValueError`` that names it."""
+    if not isinstance(path, GaussianPath):
+        raise ValueError(f"path must be a schedules.GaussianPath, got {type(path).__name__}")
+    return path
 
 
 class VariancePreserving(GaussianPath):

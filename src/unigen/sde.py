@@ -341,26 +341,25 @@ def annealed_langevin(score: Callable, x: torch.Tensor, path: GaussianPath, leve
 
 # ---- the reverse SDE and the probability-flow ODE ---------------------------------------------------
 
-def reverse_drift(sde: SDE, score: Callable) -> Callable:
-    r"""Anderson's reverse-time drift :math:`\bar f(x, t) = f(t)x - g^2(t)\,s(x, t)`, to be integrated with dt < 0."""
+def _score_drift(sde: SDE, score: Callable, weight: float) -> Callable:
+    """:math:`f(t)x - w\,g^2(t)\,s(x, t)`: the reverse SDE's drift (w = 1) or the probability flow (w = 1/2)."""
     _check_sde(sde)
     _check_score(score)
 
     def drift(x, t):
         _, g2 = sde.coefficients(t)
-        return sde.drift(x, t) - expand_like(g2, x) * score(x, t)
+        return sde.drift(x, t) - weight * expand_like(g2, x) * score(x, t)
     return drift
+
+
+def reverse_drift(sde: SDE, score: Callable) -> Callable:
+    r"""Anderson's reverse-time drift :math:`\bar f(x, t) = f(t)x - g^2(t)\,s(x, t)`, to be integrated with dt < 0."""
+    return _score_drift(sde, score, 1.0)
 
 
 def pf_ode_drift(sde: SDE, score: Callable) -> Callable:
     r"""The probability-flow velocity :math:`v(x, t) = f(t)x - \tfrac12 g^2(t)\,s(x, t)`."""
-    _check_sde(sde)
-    _check_score(score)
-
-    def velocity(x, t):
-        _, g2 = sde.coefficients(t)
-        return sde.drift(x, t) - 0.5 * expand_like(g2, x) * score(x, t)
-    return velocity
+    return _score_drift(sde, score, 0.5)
 
 
 def _start(sde, shape, x_T, generator, device):

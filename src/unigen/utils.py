@@ -14,7 +14,7 @@ import torch
 
 __all__ = [
     "seed_everything", "get_device", "expand_like", "scale", "pick",
-    "project_dir", "check_tensor", "check_positive", "check_in", "evaluating",
+    "project_dir", "check_tensor", "check_positive", "check_in", "check_callable", "evaluating",
 ]
 
 SCALES = ("default", "large")
@@ -142,6 +142,13 @@ def check_in(name: str, value, options):
     if value not in options:
         raise ValueError(f"{name} must be one of {tuple(options)}, got {value!r}")
     return value
+
+
+def check_callable(name: str, fn):
+    """``fn`` if it is callable as ``fn(x, t)``, else a ``ValueError`` that names the argument."""
+    if not callable(fn):
+        raise ValueError(f"{name} must be callable as {name}(x, t), got {type(fn).__name__}")
+    return fn
 
 
 @contextmanager

@@ -10,19 +10,10 @@ import torch
 
 from .. import consistency, schedules
 from ._framework import compare, register_inputs
+from .flow import F64, _batch, _t
 
 __all__ = ["skip_out_coefficients", "consistency_sample", "consistency_distillation_loss"]
 
-F64 = torch.float64
-
-
-def _t(rows) -> torch.Tensor:
-    return torch.tensor(rows, dtype=F64)
-
-
-def _batch(gen, D=2):
-    B = int(torch.randint(1, 7, (1,), generator=gen))
-    return B, torch.randn(B, D, generator=gen, dtype=F64)
 
 
 def _function(gen):

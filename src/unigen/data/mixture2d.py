@@ -113,6 +113,22 @@ class GaussianMixture:
         eps = (r * (s / v)[:, :, None] * diff).sum(1)
         return x0.to(x_t.dtype), eps.to(x_t.dtype)
 
+    def eps_function(self, path):
+        r"""The exact noise prediction :math:`\varepsilon^*(x_t, t) = \mathbb E[\varepsilon \mid x_t]` on ``path``.
+
+        ``path`` is any object with ``alpha(t)`` and ``sigma(t)`` (a
+        :class:`~unigen.schedules.GaussianPath`). The returned ``eps(x_t, t, y=None)`` has the
+        signature of a diffusion network (``y`` is ignored), evaluates the coefficients in float64
+        on the CPU and returns a tensor like ``x_t``: the ideal network of Parts III and VII.
+        """
+        if not (callable(getattr(path, "alpha", None)) and callable(getattr(path, "sigma", None))):
+            raise ValueError("path must have alpha(t) and sigma(t) methods (a schedules.GaussianPath)")
+
+        def eps(x_t, t, y=None):
+            t64 = torch.as_tensor(t).double().cpu()
+            return self.posterior_t(x_t.cpu(), path.alpha(t64), path.sigma(t64))[1].to(x_t)
+        return eps
+
     def velocity_t(self, x_t: torch.Tensor, alpha_t, sigma_t, d_alpha_t, d_sigma_t) -> torch.Tensor:
         """Exact marginal flow-matching velocity :math:`u_t(x) = \\dot\\alpha_t\\,\\mathbb E[x_0|x_t] + \\dot\\sigma_t\\,\\mathbb E[\\varepsilon|x_t]`.
 

@@ -6,5 +6,9 @@ Each module is small and readable on its own:
 - ``transformer``: attention, blocks and a transformer that runs causal (AR) or bidirectional (masked diffusion);
 - ``embeddings``: time / noise-level embeddings;
 - ``mlp``: a time-conditioned MLP for 2-D data;
-- ``unet``, ``dit``: small image backbones for 8x8 digits.
+- ``unet``, ``dit``: small image backbones for 8x8 digits;
+- ``classifier``: the digit classifier behind the Fréchet digit distance (:func:`digit_classifier`).
 """
+from .classifier import digit_classifier
+
+__all__ = ["digit_classifier"]
