@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .sampling import gumbel_argmax
 from .utils import check_in, check_positive, check_tensor, evaluating, expand_like
 
 __all__ = [
@@ -320,25 +321,6 @@ def order_nll(model, x0: torch.Tensor, mask_id: int, order: torch.Tensor, *,
 
 
 # ---- decoding -------------------------------------------------------------------------------
-
-def gumbel_argmax(logits: torch.Tensor, *, generator: torch.Generator | None = None,
-                  dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    r"""Sample from :math:`\mathrm{softmax}(\text{logits})` along the last axis as :math:`\arg\max(\ell + g)`.
-
-    The Gumbel noise :math:`g = -\log(-\log u)` is drawn in ``dtype``. In float32 the
-    uniform :math:`u` has 24 bits, so :math:`g` is confined to about :math:`[-2.8, 16.6]`
-    and tokens far below the top can never be drawn; float64 widens it to about
-    :math:`[-3.6, 36.7]`.
-    """
-    check_tensor("logits", logits, floating=True)
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
-    u = _rand(logits.shape, generator, logits.device, dtype)
-    tiny = torch.finfo(dtype).tiny
-    e = (-torch.log(u.clamp(min=tiny))).clamp(min=tiny)                    # Exp(1) noise
-    g = -torch.log(e)
-    return (logits.to(dtype) + g).argmax(-1)
-
 
 def unmask_counts(n_masked: int, steps: int, schedule: MaskSchedule | None = None) -> list[int]:
     r"""How many of ``n_masked`` tokens each of ``steps`` decoding steps reveals (they sum to ``n_masked``).
