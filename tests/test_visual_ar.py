@@ -128,3 +128,62 @@ def test_bad_input(gen):
         va.var_sample(var, 0)
     with pytest.raises(ValueError, match="config"):
         va.VAR(va.PixelCNNConfig())
+
+
+@pytest.mark.parametrize("kw", [{"gated": True}, {"n_mixture": 3}, {"gated": True, "n_mixture": 2}])
+def test_pixelcnn_options_stay_causal_and_normalised(gen, kw):
+    model = small_pixelcnn(**kw).eval()
+    x = images(gen, 2)
+    base = model(x)
+    assert base.shape == (2, 17, 8, 8)
+    changed = x.clone()
+    changed[:, 4, 2:] = (changed[:, 4, 2:] + 1) % 17
+    diff = (model(changed) - base).abs().amax(1)
+    order = torch.arange(64).reshape(8, 8)
+    assert diff[:, order <= 4 * 8 + 2].max() < 1e-6 and diff[:, order > 4 * 8 + 2].max() > 1e-5
+    for i, j in [(0, 0), (3, 4), (7, 7)]:
+        assert not va.receptive_field(model, i, j)[order >= 8 * i + j].any()
+    lp = va.pixel_log_prob(model, x)
+    assert lp.shape == (2,) and (lp < 0).all()
+    if kw.get("n_mixture"):                                           # the mixture gives log-probabilities
+        torch.testing.assert_close(base.exp().sum(1), torch.ones(2, 8, 8), atol=1e-5, rtol=0)
+
+
+def test_default_pixelcnn_unchanged_by_the_options():
+    plain = small_pixelcnn()
+    assert plain.config.gated is False and plain.config.n_mixture == 0
+    names = {k: v.shape for k, v in plain.state_dict().items()}
+    assert names["layers.0.weight"] == (8, 8, 3, 3) and names["out.3.weight"][0] == 17
+    gated = small_pixelcnn(gated=True)
+    assert gated.state_dict()["layers.0.weight"].shape == (16, 8, 3, 3)
+    assert small_pixelcnn(n_mixture=4).state_dict()["out.3.weight"].shape[0] == 12
+
+
+def test_discretized_logistic_logits():
+    # one component: the level masses are differences of the logistic CDF, tails at the ends
+    mu, log_s = torch.tensor(2.3), torch.tensor(-0.4)
+    params = torch.stack([torch.tensor(0.0), mu - 8, log_s]).reshape(1, 3, 1, 1)
+    logp = va.discretized_logistic_logits(params, 17)[0, :, 0, 0].double()
+    cdf = lambda v: torch.sigmoid((torch.tensor(v, dtype=torch.float64) - mu.double()) / log_s.double().exp())
+    manual = torch.tensor([cdf(v + 0.5) - (cdf(v - 0.5) if v > 0 else 0.0) for v in range(16)]
+                          + [1 - cdf(15.5)], dtype=torch.float64)
+    torch.testing.assert_close(logp.exp(), manual, atol=1e-6, rtol=1e-4)
+    # a mixture is the weighted sum of its components' masses
+    p1 = torch.tensor([0.0, -3.0, 0.5]).reshape(1, 3, 1, 1)
+    p2 = torch.tensor([0.0, 4.0, -1.0]).reshape(1, 3, 1, 1)
+    mix = torch.tensor([0.3, -0.2, -3.0, 4.0, 0.5, -1.0]).reshape(1, 6, 1, 1)   # [pi | mu | log s]
+    pi = torch.tensor([0.3, -0.2]).softmax(0)
+    expected = (pi[0] * va.discretized_logistic_logits(p1, 17).exp()
+                + pi[1] * va.discretized_logistic_logits(p2, 17).exp())
+    torch.testing.assert_close(va.discretized_logistic_logits(mix, 17).exp(), expected)
+    with pytest.raises(ValueError, match="3K"):
+        va.discretized_logistic_logits(torch.zeros(1, 4, 2, 2), 17)
+
+
+def test_pixelcnn_config_rejects_bad_options():
+    with pytest.raises(ValueError, match="gated"):
+        va.PixelCNNConfig(gated=1)
+    with pytest.raises(ValueError, match="n_mixture"):
+        va.PixelCNNConfig(n_mixture=-1)
+    with pytest.raises(ValueError, match="channels"):
+        va.PixelCNNConfig(channels=0)

@@ -434,7 +434,3 @@ def distinct_ratio(samples) -> float:
     keys = _as_keys("samples", samples)
     return len(set(keys)) / len(keys)
 
-
-def digit_classifier(*args, **kwargs):  # TEMPORARY-ALIAS (removed once every chapter imports unigen.nn)
-    from .nn.classifier import digit_classifier as _make
-    return _make(*args, **kwargs)
