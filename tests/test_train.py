@@ -1,4 +1,5 @@
 import copy
+import math
 
 import pytest
 import torch
@@ -137,3 +138,48 @@ def test_early_stopping_bad_input():
         train.train(model, loss, data, steps=5, val_data=val, patience=0, progress=False)
     with pytest.raises(ValueError, match="val_data"):
         train.train(model, loss, data, steps=5, val_data=[1, 2], progress=False)
+
+
+def _lr_per_step(steps, **kw):
+    """The learning rate of each step, read off a loss with constant gradient: Adam then moves
+    the weight by exactly the learning rate per step."""
+    w = torch.nn.Parameter(torch.zeros(()))
+    model = torch.nn.Module()
+    model.w = w
+    seen = []
+
+    def loss_fn(m, batch):
+        seen.append(m.w.item())
+        return m.w * 1.0
+
+    train.train(model, loss_fn, torch.zeros(4, 1), steps=steps, batch_size=4, lr=0.1,
+                progress=False, **kw)
+    seen.append(w.item())
+    return -torch.tensor(seen, dtype=torch.float64).diff()
+
+
+def test_warmup_ramps_then_follows_the_cosine():
+    lr = _lr_per_step(10, warmup_steps=4)
+    expect = [0.1 * (s + 1) / 4 for s in range(4)]
+    expect += [0.05 * (1 + math.cos(math.pi * s / 6)) for s in range(6)]
+    torch.testing.assert_close(lr, torch.tensor(expect, dtype=torch.float64),
+                               atol=1e-6, rtol=1e-4)
+    # without warm-up, the default cosine over all the steps
+    lr0 = _lr_per_step(10)
+    expect0 = [0.05 * (1 + math.cos(math.pi * s / 10)) for s in range(10)]
+    torch.testing.assert_close(lr0, torch.tensor(expect0, dtype=torch.float64),
+                               atol=1e-6, rtol=1e-4)
+
+
+def test_warmup_default_is_the_old_loop_and_bad_input():
+    runs = []
+    for kw in ({}, {"warmup_steps": 0}):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+        runs.append(train.train(model, _mse, _regression(), steps=20, progress=False,
+                                generator=torch.Generator().manual_seed(1), **kw).losses)
+    assert runs[0] == runs[1]
+    model = torch.nn.Linear(3, 1)
+    for bad in (-1, 1.5, True, 20):
+        with pytest.raises(ValueError, match="warmup_steps"):
+            train.train(model, _mse, _regression(), steps=20, warmup_steps=bad, progress=False)

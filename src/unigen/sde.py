@@ -342,7 +342,7 @@ def annealed_langevin(score: Callable, x: torch.Tensor, path: GaussianPath, leve
 # ---- the reverse SDE and the probability-flow ODE ---------------------------------------------------
 
 def _score_drift(sde: SDE, score: Callable, weight: float) -> Callable:
-    """:math:`f(t)x - w\,g^2(t)\,s(x, t)`: the reverse SDE's drift (w = 1) or the probability flow (w = 1/2)."""
+    r""":math:`f(t)x - w\,g^2(t)\,s(x, t)`: the reverse SDE's drift (w = 1) or the probability flow (w = 1/2)."""
     _check_sde(sde)
     _check_score(score)
 

@@ -138,7 +138,7 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
           batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0, ema_decay: float | None = None,
           grad_clip: float | None = 1.0, generator: torch.Generator | None = None, device=None,
           progress: bool = True, desc: str = "train", schedule: str = "steps", val_data=None,
-          eval_every: int = 100, patience: int | None = None) -> History:
+          eval_every: int = 100, patience: int | None = None, warmup_steps: int = 0) -> History:
     """Train ``model`` with AdamW on ``loss_fn(model, batch)``; stop after ``steps`` or ``seconds``.
 
     Args:
@@ -157,11 +157,22 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     runs out first, ``progress = max(step / steps, elapsed / seconds)``,
     so a run that the clock cuts short (a slow or busy machine) still ends at a
     small learning rate.
+
+    With ``warmup_steps > 0`` the learning rate first rises linearly,
+    ``lr * (step + 1) / warmup_steps``, over that many steps; the cosine of a step
+    budget then decays from ``lr`` over the remaining ``steps - warmup_steps``
+    steps (under ``schedule="budget"`` it keeps following the budget).
     """
     _check_budget(steps, seconds, lr, schedule)
+    _check_warmup(warmup_steps, steps)
     device = device or next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if steps and schedule == "steps" else None
+    if warmup_steps:
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, _warmup_cosine(warmup_steps, steps if schedule == "steps" else None))
+    else:
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+                 if steps and schedule == "steps" else None)
     ema = EMA(model, ema_decay) if ema_decay else None
     stopper = None if val_data is None else _EarlyStopping(loss_fn, val_data, eval_every, patience, device)
     hist = History()
@@ -176,7 +187,8 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
         if ema:
             ema.update(model)
         if schedule == "budget":
-            _budget_lr(opt, lr, hist.steps, steps, time.perf_counter() - start, seconds)
+            _budget_lr(opt, lr, hist.steps, steps, time.perf_counter() - start, seconds,
+                       warmup_steps)
         bar.update(1)
         if hist.steps % 50 == 0:
             bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")
@@ -207,8 +219,28 @@ def _step(model, loss_fn, batch, opt, grad_clip, hist: History) -> None:
     hist.losses.append(loss.item())
 
 
-def _budget_lr(opt, lr, step, steps, elapsed, seconds) -> None:
+def _budget_lr(opt, lr, step, steps, elapsed, seconds, warmup_steps: int = 0) -> None:
     """The cosine learning rate of ``schedule="budget"``: it follows whichever budget runs out first."""
     done = max(step / steps if steps else 0.0, elapsed / seconds if seconds else 0.0)
+    ramp = min(1.0, (step + 1) / warmup_steps) if warmup_steps else 1.0
     for group in opt.param_groups:
-        group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+        group["lr"] = ramp * lr * 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
+
+
+def _check_warmup(warmup_steps, steps) -> None:
+    if not isinstance(warmup_steps, int) or isinstance(warmup_steps, bool) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be an int >= 0, got {warmup_steps!r}")
+    if steps is not None and warmup_steps >= steps:
+        raise ValueError(f"warmup_steps ({warmup_steps}) must be smaller than steps ({steps})")
+
+
+def _warmup_cosine(warmup_steps: int, steps: int | None):
+    """The learning-rate factor at step ``s`` (0-based): a linear ramp over ``warmup_steps``, then a
+    cosine from 1 to 0 over the remaining ``steps - warmup_steps`` (constant 1 without ``steps``)."""
+    def factor(s: int) -> float:
+        if s < warmup_steps:
+            return (s + 1) / warmup_steps
+        if steps is None:
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (s - warmup_steps) / (steps - warmup_steps))))
+    return factor
