@@ -24,7 +24,7 @@ def test_recipe_mismatch_is_refused(tmp_path, monkeypatch):
 
 
 def test_shipped_checkpoints_load():
-    for name in pretrained.RECIPES:
+    for name in pretrained.all_recipes():
         model, meta = pretrained.load(name)
         assert meta["recipe"]["steps"] > 0 and meta["seconds"] > 0
         assert sum(p.numel() for p in model.parameters()) == sum(

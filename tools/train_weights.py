@@ -14,8 +14,8 @@ from unigen import pretrained
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", help=f"recipes to train, from {list(pretrained.RECIPES)} (default: all)")
-    names = parser.parse_args().names or list(pretrained.RECIPES)
+    parser.add_argument("names", nargs="*", help=f"recipes to train, from {list(pretrained.all_recipes())} (default: all)")
+    names = parser.parse_args().names or list(pretrained.all_recipes())
     torch.set_num_threads(1)            # bit-for-bit the same run on any machine with this torch
     for name in names:
         model, hist = pretrained.train_recipe(name)

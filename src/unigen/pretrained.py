@@ -22,11 +22,11 @@ from pathlib import Path
 
 import torch
 
-from . import ar, compare, ddpm, masked, schedules, train, utils
+from . import ar, ddpm, masked, schedules, train, utils
 from .data import digits, tasks
 from .nn import transformer, unet
 
-__all__ = ["RECIPES", "path", "build", "word_problem_data", "train_recipe", "save", "load"]
+__all__ = ["RECIPES", "PROVIDERS", "all_recipes", "path", "build", "word_problem_data", "train_recipe", "save", "load"]
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -56,13 +56,24 @@ RECIPES = {
                                       data="tasks/word_problems", n_train=20000, data_seed=1,
                                       steps=600, batch_size=64, lr=3e-3, weight_decay=0.01, seed=1),
 }
-# The practical comparison: eleven small models, one per paradigm and dataset (unigen.compare)
-RECIPES.update(compare.recipes())
+# Modules that keep a family of recipes next to the code that trains them, read when first needed (so
+# that they can load their checkpoints from here without a circle of imports): the practical
+# comparison's eleven models, one per paradigm and dataset (unigen.compare.recipes).
+PROVIDERS = ("compare",)
+
+
+def all_recipes() -> dict:
+    """Every recipe: :data:`RECIPES` and those of the :data:`PROVIDERS` modules."""
+    recipes = dict(RECIPES)
+    for module in PROVIDERS:
+        recipes.update(importlib.import_module(f"unigen.{module}").recipes())
+    return recipes
 
 
 def _recipe(name: str) -> dict:
-    utils.check_in("name", name, tuple(RECIPES))
-    return RECIPES[name]
+    recipes = all_recipes()
+    utils.check_in("name", name, tuple(recipes))
+    return recipes[name]
 
 
 def path(name: str) -> Path:
