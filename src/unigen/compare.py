@@ -440,7 +440,7 @@ def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
             x_eval = data.test[:n_eval]
             nats, kind = p.likelihood(data, model, x_eval, generator=generator)
             row["nll_kind"] = kind or "none"
-            row["nll"] = float("nan") if nats is None else float(nats.sum() / data.dims(x_eval).sum())
+            row["nll"] = float("nan") if nats is None else float(nats.detach().sum() / data.dims(x_eval).sum())
     return row
 
 
