@@ -167,12 +167,7 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     _check_warmup(warmup_steps, steps)
     device = device or next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    if warmup_steps:
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, _warmup_cosine(warmup_steps, steps if schedule == "steps" else None))
-    else:
-        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-                 if steps and schedule == "steps" else None)
+    sched = _lr_scheduler(opt, steps, schedule, warmup_steps)
     ema = EMA(model, ema_decay) if ema_decay else None
     stopper = None if val_data is None else _EarlyStopping(loss_fn, val_data, eval_every, patience, device)
     hist = History()
@@ -204,6 +199,16 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     hist.seconds = time.perf_counter() - start
     hist.ema = ema.model if ema else None
     return hist
+
+
+def _lr_scheduler(opt, steps, schedule, warmup_steps):
+    """The per-step scheduler: warm-up then cosine, cosine alone, or None (constant, or ``"budget"``)."""
+    if warmup_steps:
+        return torch.optim.lr_scheduler.LambdaLR(
+            opt, _warmup_cosine(warmup_steps, steps if schedule == "steps" else None))
+    if steps and schedule == "steps":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    return None
 
 
 def _step(model, loss_fn, batch, opt, grad_clip, hist: History) -> None:
