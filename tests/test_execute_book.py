@@ -34,3 +34,14 @@ def test_an_executed_notebook_is_found_by_the_cache_and_a_failure_is_reported(tm
     record = get_cache(str(cache)).match_cache_notebook(nbformat.read(good, as_version=4))
     _, merged = get_cache(str(cache)).merge_match_into_notebook(nbformat.read(good, as_version=4))
     assert record is not None and merged.cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_figures_are_drawn_even_under_a_non_interactive_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")             # what make test and make book set
+    nb = tmp_path / "figure.ipynb"
+    code = "import matplotlib.pyplot as plt\nplt.plot([0, 1], [1, 0])\nplt.show()"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)]), nb)
+    cache = tmp_path / "cache"
+    assert execute_book.main([str(nb), "--jobs", "1", "--cache", str(cache)]) == 0
+    _, merged = get_cache(str(cache)).merge_match_into_notebook(nbformat.read(nb, as_version=4))
+    assert any("image/png" in out.get("data", {}) for out in merged.cells[0].outputs)

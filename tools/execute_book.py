@@ -64,6 +64,9 @@ def main(argv=None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     notebooks = longest_first([p.resolve() for p in args.notebooks] or toc_notebooks())
+    # The kernels inherit this environment. MPLBACKEND=Agg (right for make test) would turn every
+    # plt.show() into nothing; without it ipykernel draws figures inline, as the book needs.
+    os.environ.pop("MPLBACKEND", None)
     cache = get_cache(str(args.cache))
     start, failed = time.perf_counter(), []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
