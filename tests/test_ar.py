@@ -211,16 +211,19 @@ def test_stream_yields_tokens_and_stops_at_end(gen):
 
 def test_sample_cache_and_no_cache_agree():
     m = tiny(block=8)
-    a = ar.sample(m, 20, 7, generator=torch.Generator().manual_seed(1))
-    b = ar.sample(m, 20, 7, generator=torch.Generator().manual_seed(1), use_cache=False)
+    out = ar.sample(m, 20, 7, generator=torch.Generator().manual_seed(1))
+    b = ar.sample(m, 20, 7, generator=torch.Generator().manual_seed(1), use_cache=False).x
+    a = out.x
     assert a.shape == (20, 8) and torch.equal(a, b)
     assert (a[:, -1] == 0).all()
+    steps = list(ar.stream(m, 20, 7, generator=torch.Generator().manual_seed(1)))
+    assert out.nfe == len(steps)              # one network call per step actually run
 
 
 def test_sample_distribution_matches_the_model():
     """Frequencies of sampled first tokens match p(x_1) from the model."""
     m = tiny(vocab=3, block=4)
-    x = ar.sample(m, 20000, 3, generator=torch.Generator().manual_seed(0))
+    x = ar.sample(m, 20000, 3, generator=torch.Generator().manual_seed(0)).x
     p1 = m(torch.zeros(1, 1, dtype=torch.int64))[0, -1].softmax(-1)
     freq = torch.bincount(x[:, 0], minlength=3) / len(x)
     assert (freq - p1).abs().max() < 0.015
@@ -241,17 +244,17 @@ def test_greedy_and_prefix():
     prefix = torch.tensor([[2, 3], [1, 1]])
     out = ar.greedy(m, 7, prefix=prefix)
     assert out.shape == (2, 8) and torch.equal(out[:, :2], prefix)
-    s = ar.sample(m, 2, 7, prefix=prefix, top_k=1, generator=torch.Generator().manual_seed(0))
+    s = ar.sample(m, 2, 7, prefix=prefix, top_k=1, generator=torch.Generator().manual_seed(0)).x
     assert torch.equal(s, out)                           # top-k with k=1 is greedy
 
 
 def test_temperature_and_top_p_sampling_restrict_support():
     m = TableBigram(torch.tensor([[0.0, 2.0, 1.0, -1.0]] * 4))
-    x = ar.sample(m, 500, 1, top_p=0.5, generator=torch.Generator().manual_seed(0))
+    x = ar.sample(m, 500, 1, top_p=0.5, generator=torch.Generator().manual_seed(0)).x
     assert set(x[:, 0].tolist()) == {1}       # probs ~ [.09, .64, .24, .03]: the top token alone > .5
-    y = ar.sample(m, 500, 1, top_p=0.8, generator=torch.Generator().manual_seed(0))
+    y = ar.sample(m, 500, 1, top_p=0.8, generator=torch.Generator().manual_seed(0)).x
     assert set(y[:, 0].tolist()) == {1, 2}    # .64 + .24 crosses .8: two tokens
-    z = ar.sample(m, 500, 1, top_k=3, temperature=5.0, generator=torch.Generator().manual_seed(0))
+    z = ar.sample(m, 500, 1, top_k=3, temperature=5.0, generator=torch.Generator().manual_seed(0)).x
     assert set(z[:, 0].tolist()) == {0, 1, 2}
 
 

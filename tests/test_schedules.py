@@ -257,3 +257,17 @@ def test_the_gaussian_families_stand_side_by_side():
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 imported |= {node.module} if node.module else {a.name for a in node.names}
         assert not imported & (families - {name}), (name, imported)
+
+
+@pytest.mark.parametrize("name", ["alpha", "sigma", "d_alpha", "d_sigma"])
+def test_public_accessors_validate_time_and_match_the_subclass(name):
+    """alpha, sigma, d_alpha, d_sigma: one validated accessor each, documented, equal to ``_name``."""
+    path = schedules.CosineVP()
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    accessor = getattr(schedules.GaussianPath, name)
+    assert accessor.__name__ == name and accessor.__doc__
+    assert torch.equal(getattr(path, name)(t), getattr(path, "_" + name)(t))
+    assert torch.equal(torch.stack(path(t)), torch.stack([path.alpha(t), path.sigma(t),
+                                                          path.d_alpha(t), path.d_sigma(t)]))
+    with pytest.raises(ValueError, match="t must lie in"):
+        getattr(path, name)(1.5)

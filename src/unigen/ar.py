@@ -13,11 +13,16 @@ followed by ``x_1 .. x_{L-1}`` and predicts ``x_1 .. x_L``. As for
 :class:`unigen.baselines.NGram`, each letter and the first END count; the
 padding after it does not, so NLLs in nats/char compare with Part I.
 
-The verbs every paradigm module offers:
+The three verbs every paradigm module offers (:mod:`unigen.outputs`):
 
-- :func:`ar_loss`: the next-token cross-entropy (the training loss);
+- :func:`loss` (= :func:`ar_loss`): the next-token cross-entropy, the training loss;
+- :func:`sample`: a :class:`~unigen.outputs.SampleOutput` of ids and the number of network calls;
+- :func:`nll`: an :class:`~unigen.outputs.NLL` of kind ``"exact"`` (the chain rule).
+
+And the chapter's own functions:
+
 - :func:`token_logprobs`, :func:`log_prob`, :func:`nll_per_token`: exact likelihoods;
-- :func:`stream` (a generator that yields tokens) and :func:`sample`;
+- :func:`stream` (a generator that yields tokens) and :func:`greedy`;
 - decoding: :func:`apply_temperature`, :func:`top_k_filter`, :func:`top_p_filter`,
   :func:`process_logits`, :func:`greedy`, :func:`beam_search`;
 - faster training on variable-length data: :func:`pack` and :func:`packed_loss`, :func:`trim_padding`.
@@ -30,13 +35,15 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
+from .outputs import NLL, SampleOutput
 from .sampling import TOP_P_TOL, apply_temperature, process_logits, top_k_filter, top_p_filter
 from .utils import check_positive, check_tensor, evaluating
 
 __all__ = [
+    "loss", "sample", "nll",
     "END", "shift_right", "target_mask", "ar_loss", "token_logprobs", "log_prob", "nll_per_token",
     "apply_temperature", "top_k_filter", "top_p_filter", "TOP_P_TOL", "process_logits",
-    "stream", "sample", "greedy", "Beam", "beam_search", "trim_padding", "IGNORE", "pack", "packed_loss",
+    "stream", "greedy", "Beam", "beam_search", "trim_padding", "IGNORE", "pack", "packed_loss",
 ]
 
 END = 0   # the end token; also the start token the model reads first
@@ -103,6 +110,12 @@ def ar_loss(model, x: torch.Tensor, *, start: int = END, end: int = END) -> torc
     return (nll * mask).sum() / mask.sum()
 
 
+def loss(model, batch: torch.Tensor, **kw) -> torch.Tensor:
+    """The training verb: :func:`ar_loss` of ``batch``, ids ``(N, L)`` (keywords ``start``, ``end``)."""
+    _check_ids("batch", batch)
+    return ar_loss(model, batch, **kw)
+
+
 def token_logprobs(model, x: torch.Tensor, *, start: int = END, end: int = END,
                    batch_size: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Per-position :math:`\log p_\theta(x_i \mid x_{<i})`, ``(N, L)`` float64 zeroed where the mask is off, and the mask.
@@ -135,6 +148,14 @@ def nll_per_token(model, x: torch.Tensor, **kw) -> float:
     """Mean negative log-likelihood per predicted token (nats/char, END included), as ``NGram.nll_per_token``."""
     lp, mask = token_logprobs(model, x, **kw)
     return float(-lp.sum() / mask.sum())
+
+
+def nll(model, x: torch.Tensor, **kw) -> NLL:
+    r"""The likelihood verb: :math:`-\log p_\theta(x)` of each row of ``x (N, L)``, exact (chain rule), in nats.
+
+    Keywords go to :func:`token_logprobs` (``start``, ``end``, ``batch_size``).
+    """
+    return NLL(-log_prob(model, x, **kw), "exact")
 
 
 # ---- sampling -----------------------------------------------------------------------------
@@ -212,13 +233,17 @@ def _stream_tokens(model, ctx, n, max_new_tokens, use_cache, greedy, temperature
         ctx = torch.cat([ctx, feed], 1)
 
 
-def sample(model, n: int, max_len: int = 13, *, end: int = END, **kw) -> torch.Tensor:
-    """Draw ``n`` sequences of at most ``max_len`` tokens plus END: ``(n, max_len + 1)`` ids, as ``NGram.sample``.
+def sample(model, n: int, max_len: int = 13, *, end: int = END, **kw) -> SampleOutput:
+    """Draw ``n`` sequences of at most ``max_len`` tokens plus END: ``x`` is ``(n, max_len + 1)`` ids, as ``NGram.sample``.
 
     Keyword arguments go to :func:`stream` (``temperature``, ``top_k``, ``top_p``,
     ``generator``, ``use_cache``, ``prefix``, ...). With a ``prefix`` the prefix is
     included at the start of each row (and counts towards ``max_len``). With
     ``end=None`` every row runs ``max_len`` tokens and the last column is END padding.
+
+    Returns a :class:`~unigen.outputs.SampleOutput` whose ``nfe`` is the number of network
+    calls actually made: one per generated position, and fewer than ``max_len`` when every
+    row has produced ``end`` early (sampling stops there).
     """
     if not isinstance(max_len, int) or max_len < 1:
         raise ValueError(f"max_len must be a positive int, got {max_len!r}")
@@ -233,13 +258,13 @@ def sample(model, n: int, max_len: int = 13, *, end: int = END, **kw) -> torch.T
         out[:, :n_prefix] = prefix.to(device)
     if steps:
         out[:, n_prefix:n_prefix + len(steps)] = torch.stack(steps, 1)
-    return out.cpu()
+    return SampleOutput(x=out.cpu(), nfe=len(steps))
 
 
 def greedy(model, max_len: int = 13, *, prefix: torch.Tensor | None = None, **kw) -> torch.Tensor:
     """The argmax path: ``(B, max_len + 1)`` ids (one row, or one per ``prefix`` row), END-padded."""
     n = 1 if prefix is None else prefix.shape[0]
-    return sample(model, n, max_len, prefix=prefix, greedy=True, **kw)
+    return sample(model, n, max_len, prefix=prefix, greedy=True, **kw).x
 
 
 # ---- beam search --------------------------------------------------------------------------

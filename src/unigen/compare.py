@@ -13,21 +13,22 @@ reported beside the steps, never used to stop, so a run's numbers do not depend 
 load of the machine. Matched steps are not matched compute: a step of a bigger or slower
 network costs more, which is why the table also reports parameters and training seconds.
 
-A :class:`Paradigm` is four verbs over a :class:`Dataset`, thin adapters over the paradigm
-modules, where the mathematics lives:
+A :class:`Paradigm` is four verbs over a :class:`~unigen.data.registry.Dataset`, thin adapters
+over the paradigm modules, where the mathematics lives and which expose the same three verbs
+(``loss``, ``sample`` -> :class:`~unigen.outputs.SampleOutput`, ``nll`` -> :class:`~unigen.outputs.NLL`):
 
 - ``make_model(data)`` -> a network;
 - ``loss(data, model, batch)`` -> the scalar training loss;
-- ``sample(data, model, n, steps=None, generator=None)`` -> ``(samples, nfe)``, samples in
-  the dataset's canonical form and ``nfe`` the network evaluations per sample;
-- ``likelihood(data, model, x, generator=None)`` -> ``(nats (N,), kind)`` with ``kind`` one of
-  ``"exact"`` (the chain rule), ``"ode"`` (instantaneous change of variables), ``"bound"``
-  (a variational bound) or ``None``.
+- ``sample(data, model, n, steps=None, generator=None)`` -> a ``SampleOutput``: samples in
+  the dataset's canonical form and ``nfe``, the network evaluations per sample;
+- ``nll(data, model, x, generator=None)`` -> an ``NLL`` (nats per example, and whether they are
+  ``"exact"``, a ``"bound"`` or an ``"estimate"``), or ``None``.
 
 Canonical forms: ``mixture2d`` points ``(N, 2)``; digits ``(N, 1, 8, 8)`` in [-1, 1] on the 17
 levels; surnames END-padded ids ``(N, 14)``. A paradigm converts to its own representation
-(levels, tokens, dequantised pixels) inside its adapters, so the benchmark loop never asks
-which paradigm it is running.
+(the dataset's tokens, level maps, dequantised pixels) inside its adapters, asking the dataset
+for its properties, so neither the benchmark loop nor a paradigm tests which dataset or which
+paradigm it is running. Each result row is a :class:`Row`.
 """
 from __future__ import annotations
 
@@ -35,112 +36,44 @@ import argparse
 import json
 import math
 import time
-from collections import Counter
 from pathlib import Path
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Callable
+from dataclasses import asdict, dataclass, field
 
 import torch
 from tqdm.auto import tqdm
 
-from . import ar, ddpm, flow, masked, metrics, schedules, sde, train, utils, visual_ar
-from .data import digits, mixture2d, surnames
-from .nn import digit_classifier, mlp, transformer, unet
+from . import ar, ddpm, flow, masked, metrics, pixelcnn, schedules, sde, train, utils, var
+from .data.registry import DATASETS, Dataset, load_dataset
+from .metrics import bigram_tv
+from .nn import mlp, transformer, unet
+from .nn.pixelcnn import PixelCNN, PixelCNNConfig
+from .nn.var import VAR, VARConfig
+from .outputs import NLL, SampleOutput
 
 __all__ = [
     "Dataset", "load_dataset", "DATASETS", "bigram_tv", "Paradigm", "PARADIGMS", "paradigms",
-    "Run", "evaluate", "run", "pareto_front", "to_markdown", "main", "DEFAULT_BUDGET",
-    "LARGE_BUDGET", "BATCH_SIZE", "DEFAULT_SAMPLES", "LARGE_SAMPLES", "LR", "KIND",
+    "Run", "Row", "SweepPoint", "evaluate", "run", "pareto_front", "to_markdown", "main",
+    "DEFAULT_BUDGET", "LARGE_BUDGET", "BATCH_SIZE", "DEFAULT_SAMPLES", "LARGE_SAMPLES", "LR",
     "checkpoint_name", "recipes", "build_for_recipe", "train_for_recipe",
 ]
 
-DATASETS = ("mixture2d", "digits", "surnames")
-KIND = {"mixture2d": "points", "digits": "images", "surnames": "text"}  # Dataset.kind by name
 CAPABILITIES = ("exact_likelihood", "streaming", "infilling", "guidance", "few_step")
-
-
-# ---- datasets in canonical form and their sample-quality ratio --------------------------------
-
-def bigram_tv(a, b) -> float:
-    r"""Total-variation distance between the character-bigram frequencies of two lists of names.
-
-    Each name is read as ``^name$`` so first and last letters count; 0 means identical frequencies.
-    The sum runs over the bigrams in sorted order, so the float result does not depend on the
-    order of a set (Python's string hashing changes from process to process).
-    """
-    for name, value in (("a", a), ("b", b)):
-        if not isinstance(value, (list, tuple)) or not value \
-                or not all(isinstance(s, str) for s in value):
-            raise ValueError(f"{name} must be a non-empty list of strings")
-
-    def freqs(names):
-        c = Counter(p for s in names for p in zip("^" + s, s + "$"))
-        total = sum(c.values())
-        return {k: v / total for k, v in c.items()}
-    fa, fb = freqs(a), freqs(b)
-    return 0.5 * sum(abs(fa.get(k, 0.0) - fb.get(k, 0.0)) for k in sorted(fa.keys() | fb.keys()))
-
-
-@dataclass
-class Dataset:
-    """A dataset as every paradigm sees it: canonical ``train``/``test`` tensors and a sample judge.
-
-    ``kind`` is ``"points"``, ``"images"`` or ``"text"``; ``dims(x)`` counts the dimensions of
-    each example that its NLL is spread over (coordinates, pixels, letters plus END).
-    """
-
-    name: str
-    kind: str
-    train: torch.Tensor
-    test: torch.Tensor
-    labels: torch.Tensor | None = None
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    def dims(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kind == "text":
-            return ar.target_mask(x).sum(1).double()
-        return torch.full((len(x),), float(x[0].numel()), dtype=torch.float64)
-
-    def quality(self, samples: torch.Tensor, generator: torch.Generator | None = None) -> float:
-        """Sample distance to the test split over that of training data (1 = as good as data)."""
-        if self.kind == "points":
-            out = metrics.reference_ratio(metrics.energy_distance, samples.cpu(), self.test,
-                                          self.train, generator, repeats=3)
-        elif self.kind == "images":
-            classifier = digit_classifier(device="cpu")
-            def fd(a, b):
-                return metrics.frechet_digit_distance(a, b, classifier)
-            out = metrics.reference_ratio(fd, samples.cpu().clamp(-1, 1), self.test, self.train,
-                                          generator, repeats=3)
-        else:
-            if "names" not in self._cache:
-                self._cache["names"] = (surnames.decode(self.test), surnames.decode(self.train))
-            out = metrics.reference_ratio(bigram_tv, surnames.decode(samples.cpu()),
-                                          *self._cache["names"], generator, repeats=3)
-        return out["ratio"]
-
-
-@lru_cache(maxsize=None)
-def load_dataset(name: str) -> Dataset:
-    """``mixture2d``, ``digits`` or ``surnames`` in canonical form (cached: do not modify)."""
-    utils.check_in("name", name, DATASETS)
-    if name == "mixture2d":
-        return Dataset(name, KIND[name], mixture2d.load("train"), mixture2d.load("test"))
-    if name == "digits":
-        (x, y), (x_test, _) = digits.load("train"), digits.load("test")
-        return Dataset(name, KIND[name], x, x_test, labels=y)
-    return Dataset(name, KIND[name], surnames.encode(surnames.load("train")),
-                   surnames.encode(surnames.load("test")))
+SWEEP_DATASETS = ("mixture2d",)     # cheap to sample: the quality-vs-NFE sweeps run on these
 
 
 # ---- the common interface ------------------------------------------------------------------------
 
-BIN_WIDTH = 2.0 / (digits.N_LEVELS - 1)          # the spacing of the digit levels in [-1, 1]
-
-
 def _device(model) -> torch.device:
     return next(model.parameters()).device
+
+
+def _is_image(data: Dataset) -> bool:
+    return len(data.shape) == 3                 # (channels, height, width)
+
+
+def _levels(data: Dataset, x: torch.Tensor) -> torch.Tensor:
+    """Canonical images ``(N, 1, H, W)`` as level maps ``(N, H, W)``, the image AR models' input."""
+    return data.tokens.encode(x).view(len(x), *data.shape[1:])
 
 
 @dataclass(frozen=True)
@@ -167,135 +100,113 @@ class Paradigm:
         raise NotImplementedError
 
     def sample(self, data: Dataset, model, n: int, steps: int | None = None,
-               generator: torch.Generator | None = None) -> tuple[torch.Tensor, int]:
+               generator: torch.Generator | None = None) -> SampleOutput:
         raise NotImplementedError
 
-    def likelihood(self, data: Dataset, model, x: torch.Tensor,
-                   generator: torch.Generator | None = None) -> tuple:
-        return None, None
+    def nll(self, data: Dataset, model, x: torch.Tensor,
+            generator: torch.Generator | None = None) -> NLL | None:
+        return None
 
 
 def _caps(**kw) -> dict:
     return {k: bool(kw.get(k, False)) for k in CAPABILITIES}
 
 
-def _big() -> bool:
-    return utils.scale() == "large"
-
-
-# -- autoregressive: a causal transformer over tokens (mixture2d: x then y on a grid of bins)
+# -- autoregressive: a causal transformer over the dataset's tokens (mixture2d: x then y on a grid)
 
 @dataclass(frozen=True)
 class AutoRegressive(Paradigm):
-    bins: int = 64
-    lim: float = 3.5
-
-    def _tokens(self, x):                        # points (N, 2) -> ids 1..bins, (N, 2)
-        width = 2 * self.lim / self.bins
-        return ((x + self.lim) / width).floor().long().clamp(0, self.bins - 1) + 1
+    widths: tuple = (("mixture2d", 48), ("surnames", 64))     # transformer width per dataset
 
     def make_model(self, data):
-        vocab, block = (self.bins + 1, 2) if data.kind == "points" else (surnames.VOCAB_SIZE, 14)
-        width = 64 if data.kind == "text" else 48
+        width = dict(self.widths)[data.name]
         return transformer.Transformer(transformer.TransformerConfig(
-            vocab_size=vocab, block_size=block, n_layer=2, n_head=4,
+            vocab_size=data.tokens.vocab_size, block_size=data.tokens.length, n_layer=2, n_head=4,
             n_embd=utils.pick(width, 2 * width)))
 
     def loss(self, data, model, batch):
-        return ar.ar_loss(model, self._tokens(batch) if data.kind == "points" else batch)
+        return ar.loss(model, data.tokens.encode(batch))
 
     def sample(self, data, model, n, steps=None, generator=None):
-        if data.kind == "text":
-            out = ar.sample(model, n, surnames.MAX_LEN, generator=generator)
-            return out, surnames.MAX_LEN
-        ids = ar.sample(model, n, 2, end=None, generator=generator)[:, :2] - 1
-        ids = ids.clamp(0, self.bins - 1)           # id 0 (END) is never a coordinate
-        width = 2 * self.lim / self.bins
-        u = torch.rand(ids.shape, generator=generator)
-        return -self.lim + (ids + u) * width, 2   # uniform within the bin: the model's own density
+        tok = data.tokens
+        max_len = tok.length - (tok.end is not None)   # a sequence that can end keeps room for END
+        out = ar.sample(model, n, max_len, end=tok.end, generator=generator)
+        return SampleOutput(tok.decode(out.x.cpu(), generator), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        if data.kind == "text":
-            return -ar.log_prob(model, x.to(_device(model))), "exact"
-        width = 2 * self.lim / self.bins
-        nll = -ar.log_prob(model, self._tokens(x).to(_device(model))) + 2 * math.log(width)
-        return nll, "exact"
+    def nll(self, data, model, x, generator=None):
+        out = ar.nll(model, data.tokens.encode(x).to(_device(model)))
+        return NLL(out.values + data.tokens.log_bin_volume, out.kind)   # density in data space
 
 
 # -- autoregression for images: PixelCNN in raster order, VAR scale by scale
 
-def _levels(x):
-    return digits.continuous_to_levels(x)[:, 0]
-
-
 @dataclass(frozen=True)
 class PixelCNNParadigm(Paradigm):
     def make_model(self, data):
-        return visual_ar.PixelCNN(visual_ar.PixelCNNConfig(channels=utils.pick(32, 64), n_layers=4))
+        return PixelCNN(PixelCNNConfig(n_levels=data.tokens.vocab_size,
+                                       channels=utils.pick(32, 64), n_layers=4))
 
     def loss(self, data, model, batch):
-        return visual_ar.pixel_loss(model, _levels(batch))
+        return pixelcnn.loss(model, _levels(data, batch))
 
     def sample(self, data, model, n, steps=None, generator=None):
-        x, nfe = visual_ar.pixel_sample(model, n, generator=generator)
-        return digits.levels_to_continuous(x.cpu())[:, None], nfe
+        out = pixelcnn.sample(model, n, data.shape[-1], generator=generator)
+        return SampleOutput(data.tokens.decode(out.x.flatten(1)), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        return -visual_ar.pixel_log_prob(model, _levels(x).to(_device(model))).cpu(), "exact"
+    def nll(self, data, model, x, generator=None):
+        return pixelcnn.nll(model, _levels(data, x).to(_device(model)))
 
 
 @dataclass(frozen=True)
 class VARParadigm(Paradigm):
     def make_model(self, data):
-        return visual_ar.VAR(visual_ar.VARConfig(n_layer=2, n_embd=utils.pick(48, 96)))
+        return VAR(VARConfig(n_layer=2, n_embd=utils.pick(48, 96)))
 
     def loss(self, data, model, batch):
-        return visual_ar.var_loss(model, _levels(batch))
+        return var.loss(model, _levels(data, batch))
 
     def sample(self, data, model, n, steps=None, generator=None):
-        maps, nfe = visual_ar.var_sample(model, n, generator=generator)
-        return digits.levels_to_continuous(visual_ar.from_pyramid(maps).cpu())[:, None], nfe
+        out = var.sample(model, n, generator=generator)
+        return SampleOutput(data.tokens.decode(out.x.flatten(1)), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        return -visual_ar.var_log_prob(model, _levels(x).to(_device(model))).cpu(), "bound"
+    def nll(self, data, model, x, generator=None):
+        return var.nll(model, _levels(data, x).to(_device(model)))
 
 
 # -- continuous-state models on points and images
 
 def _continuous_net(data, n_classes=None):
-    if data.kind == "points":
-        return mlp.TimeMLP(dim=2, hidden=utils.pick(64, 128), depth=3)
-    return unet.UNet(channels=utils.pick(16, 32), n_classes=n_classes)
+    if _is_image(data):
+        return unet.UNet(channels=utils.pick(16, 32), n_classes=n_classes)
+    return mlp.TimeMLP(dim=data.shape[0], hidden=utils.pick(64, 128), depth=3)
 
 
 @dataclass(frozen=True)
 class DDPM(Paradigm):
     T: int = 1000
 
-    def schedule(self, data):
-        if data.kind == "images":
-            return schedules.ddpm_cosine(self.T)
-        return schedules.ddpm_linear(self.T)
+    def schedule(self, data):              # images: the cosine schedule (Nichol & Dhariwal, 2021)
+        return (schedules.ddpm_cosine if _is_image(data) else schedules.ddpm_linear)(self.T)
 
     def make_model(self, data):
         return _continuous_net(data)
 
     def loss(self, data, model, batch):
-        return ddpm.ddpm_loss(model, batch, self.schedule(data))
+        return ddpm.loss(model, batch, self.schedule(data))
 
     def sample(self, data, model, n, steps=None, generator=None):
-        clip = 1.0 if data.kind == "images" else None
-        out = ddpm.ddim_sample(model, (n, *data.train.shape[1:]), self.schedule(data),
-                               steps=steps or 50, clip_x0=clip, generator=generator,
-                               device=_device(model))
-        return out.x.cpu(), out.nfe
+        clip = None if data.bounds is None else max(abs(b) for b in data.bounds)
+        out = ddpm.sample(model, (n, *data.shape), self.schedule(data), steps=steps or 50,
+                          clip_x0=clip, generator=generator, device=_device(model))
+        return SampleOutput(out.x.cpu(), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        # every step on points; on images 100 stratified steps (an unbiased estimate of the sum)
-        decoder, n_steps = ("discretized", 100) if data.kind == "images" else ("gaussian", None)
-        out = ddpm.nll_bound(model, x.to(_device(model)), self.schedule(data), decoder=decoder,
-                             n_steps=n_steps, generator=generator)
-        return out["bound"].cpu().double(), "bound"
+    def nll(self, data, model, x, generator=None):
+        # on quantised data the discretised decoder and 100 stratified steps (an unbiased
+        # estimate of the sum over every step); on continuous data every step
+        quantised = data.bin_width is not None
+        return ddpm.nll(model, x.to(_device(model)), self.schedule(data),
+                        decoder="discretized" if quantised else "gaussian",
+                        n_steps=100 if quantised else None, generator=generator)
 
 
 @dataclass(frozen=True)
@@ -310,18 +221,15 @@ class ScoreSDE(Paradigm):
         return _continuous_net(data)
 
     def loss(self, data, model, batch):
-        return sde.dsm_loss(model, batch, self.sde, t_eps=self.t_eps)
+        return sde.loss(model, batch, self.sde, t_eps=self.t_eps)
 
     def sample(self, data, model, n, steps=None, generator=None):
-        score = sde.model_score(model, self.sde)
-        out = sde.reverse_sde_sample(self.sde, score, (n, *data.train.shape[1:]), steps or 100,
-                                     t_eps=self.t_eps, generator=generator, device=_device(model))
-        return out.x.cpu(), out.nfe
+        out = sde.sample(model, (n, *data.shape), self.sde, steps or 100, t_eps=self.t_eps,
+                         generator=generator, device=_device(model))
+        return SampleOutput(out.x.cpu(), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        score = sde.model_score(model, self.sde)
-        out = sde.ode_log_likelihood(self.sde, score, x.to(_device(model)), 25, t_eps=self.t_eps)
-        return -out.log_prob.detach().cpu().double(), "ode"
+    def nll(self, data, model, x, generator=None):
+        return sde.nll(model, x.to(_device(model)), self.sde, 25, t_eps=self.t_eps)
 
 
 @dataclass(frozen=True)
@@ -330,59 +238,49 @@ class FlowMatching(Paradigm):
         return _continuous_net(data)
 
     def loss(self, data, model, batch):
-        if data.kind == "images":                 # a density needs data spread over each bin
-            batch = metrics.dequantize(batch, BIN_WIDTH)
-        return flow.cfm_loss(model, batch)
+        if data.bin_width is not None:             # a density needs data spread over each bin
+            batch = metrics.dequantize(batch, data.bin_width)
+        return flow.loss(model, batch)
 
     def sample(self, data, model, n, steps=None, generator=None):
-        out = flow.sample(model, (n, *data.train.shape[1:]), steps or 50, generator=generator,
+        out = flow.sample(model, (n, *data.shape), steps or 50, generator=generator,
                           device=_device(model))
-        x = out.x.cpu()
-        return (x.clamp(-1, 1) if data.kind == "images" else x), out.nfe
+        return SampleOutput(data.clip(out.x.cpu()), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
+    def nll(self, data, model, x, generator=None):
         x = x.to(_device(model))
-        if data.kind == "points":
-            return -flow.log_likelihood(model, x, steps=25).log_prob.detach().cpu().double(), "ode"
-        y = metrics.dequantize(x, BIN_WIDTH, generator=generator)
-        out = flow.log_likelihood(model, y, steps=20, divergence="rademacher", generator=generator)
-        nll = -out.log_prob.detach().cpu().double()
-        nll = metrics.dequantized_nll(nll, x[0].numel(), BIN_WIDTH)
-        return nll, "ode"
+        if data.bin_width is None:
+            return flow.nll(model, x, steps=25)
+        # quantised data: the density of dequantised data, a bound on the discrete NLL
+        y = metrics.dequantize(x, data.bin_width, generator=generator)
+        out = flow.nll(model, y, steps=20, divergence="rademacher", generator=generator)
+        return NLL(metrics.dequantized_nll(out.values, x[0].numel(), data.bin_width), "bound")
 
 
 # -- masked diffusion: a bidirectional transformer that fills in MASK tokens
 
 @dataclass(frozen=True)
 class MaskedDiffusion(Paradigm):
-    def _vocab(self, data):             # (token vocabulary, sequence length); MASK = vocabulary
-        return (digits.N_LEVELS, 64) if data.kind == "images" else (surnames.VOCAB_SIZE, 14)
-
-    def _tokens(self, data, x):
-        return _levels(x).flatten(1) if data.kind == "images" else x
-
     def make_model(self, data):
-        vocab, length = self._vocab(data)
+        tok = data.tokens                                # MASK is the id after the vocabulary
         return transformer.Transformer(transformer.TransformerConfig(
-            vocab_size=vocab + 1, block_size=length, n_layer=2, n_head=4,
+            vocab_size=tok.vocab_size + 1, block_size=tok.length, n_layer=2, n_head=4,
             n_embd=utils.pick(64, 128), causal=False))
 
     def loss(self, data, model, batch):
-        tokens = self._tokens(data, batch)
-        return masked.masked_loss(model, tokens, self._vocab(data)[0], estimator="size")
+        tok = data.tokens
+        return masked.loss(model, tok.encode(batch), tok.vocab_size, estimator="size")
 
     def sample(self, data, model, n, steps=None, generator=None):
-        vocab, length = self._vocab(data)
-        out = masked.sample(model, n, length, vocab, steps=steps or length // 2,
+        tok = data.tokens
+        out = masked.sample(model, n, tok.length, tok.vocab_size, steps=steps or tok.length // 2,
                             generator=generator)
-        x = out.x.cpu()
-        if data.kind == "images":
-            return digits.levels_to_continuous(x.reshape(n, 1, 8, 8)), out.nfe
-        return x, out.nfe
+        return SampleOutput(tok.decode(out.x.cpu()), out.nfe)
 
-    def likelihood(self, data, model, x, generator=None):
-        tokens = self._tokens(data, x).to(_device(model))
-        return masked.nelbo(model, tokens, self._vocab(data)[0], generator=generator).cpu(), "bound"
+    def nll(self, data, model, x, generator=None):
+        tok = data.tokens
+        return masked.nll(model, tok.encode(x).to(_device(model)), tok.vocab_size,
+                          generator=generator)
 
 
 PARADIGMS: tuple[Paradigm, ...] = (
@@ -415,6 +313,38 @@ def paradigms(names=None) -> tuple[Paradigm, ...]:
 # ---- the benchmark -----------------------------------------------------------------------------
 
 @dataclass
+class SweepPoint:
+    """A model's samples at one sampler setting: steps, NFE, ms per sample and quality ratio."""
+
+    nfe: int
+    sample_ms: float
+    quality_ratio: float
+    steps: int | None = None
+
+
+@dataclass
+class Row(SweepPoint):
+    """One line of the comparison table: the model, its training and its scores."""
+
+    paradigm: str = ""
+    family: str = ""
+    dataset: str = ""
+    conditions_on: str = ""
+    params: int = 0
+    train_steps: int = 0
+    batch_size: int = 0
+    train_seconds: float = 0.0
+    nll: float = math.nan                  # nats per dimension on test data
+    nll_kind: str = "none"                 # one of outputs.NLL_KINDS, or "none"
+    capabilities: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """The row as a flat dict (capabilities as columns), as written to ``compare.json``."""
+        out = {k: v for k, v in asdict(self).items() if k not in ("capabilities", "steps")}
+        return {**out, **self.capabilities}
+
+
+@dataclass
 class Run:
     """One trained paradigm on one dataset: the model, its training history and its table row."""
 
@@ -422,25 +352,26 @@ class Run:
     data: Dataset
     model: torch.nn.Module
     history: train.History | None          # None when the model was loaded from its checkpoint
-    row: dict = field(default_factory=dict)
-    sweep: list = field(default_factory=list)
+    row: Row
+    sweep: list[SweepPoint] = field(default_factory=list)
 
 
 def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
-             generator: torch.Generator | None = None, steps: int | None = None) -> dict:
-    """NLL (nats per dimension, and its kind), quality ratio, NFE and sampling time of a model."""
+             generator: torch.Generator | None = None, steps: int | None = None) -> Row:
+    """Quality ratio, NFE and sampling time of a model and, at the default sampler setting
+    (``steps=None``), its NLL in nats per dimension on ``n_eval`` test examples, with its kind."""
     with utils.evaluating(model):
         start = time.perf_counter()
         with torch.no_grad():
-            x, nfe = p.sample(data, model, n_samples, steps=steps, generator=generator)
+            out = p.sample(data, model, n_samples, steps=steps, generator=generator)
         sample_seconds = time.perf_counter() - start
-        row = {"nfe": nfe, "sample_ms": 1000 * sample_seconds / n_samples,
-               "quality_ratio": data.quality(x, generator)}
+        row = Row(out.nfe, 1000 * sample_seconds / n_samples,
+                  metrics.quality_ratio(out.x, data, generator), steps=steps)
         if steps is None:
             x_eval = data.test[:n_eval]
-            nats, kind = p.likelihood(data, model, x_eval, generator=generator)
-            row["nll_kind"] = kind or "none"
-            row["nll"] = float("nan") if nats is None else float(nats.detach().sum() / data.dims(x_eval).sum())
+            nll = p.nll(data, model, x_eval, generator=generator)
+            if nll is not None:
+                row.nll, row.nll_kind = nll.per_dim(data.dims(x_eval)), nll.kind
     return row
 
 
@@ -448,7 +379,7 @@ def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
 # models train in about two and a half minutes on an unloaded 2-core CPU (digits take most of it).
 DEFAULT_BUDGET = {"mixture2d": 1200, "digits": 350, "surnames": 400}
 LARGE_BUDGET = {"mixture2d": 12000, "digits": 3500, "surnames": 4000}  # UNIGEN_SCALE=large
-BATCH_SIZE = {"points": 256, "images": 128, "text": 128}               # by Dataset.kind
+BATCH_SIZE = {"mixture2d": 256, "digits": 128, "surnames": 128}
 DEFAULT_SAMPLES = {"mixture2d": 2000, "digits": 500, "surnames": 1000}  # for the quality ratio
 LARGE_SAMPLES = {"mixture2d": 8000, "digits": 1400, "surnames": 4000}
 
@@ -473,7 +404,7 @@ def recipes() -> dict:
     same code as :func:`run`, and :func:`run` without ``from_checkpoints`` retrains them.
     """
     return {checkpoint_name(p, d): dict(module="compare", paradigm=p.name, dataset=d,
-                                        steps=DEFAULT_BUDGET[d], batch_size=BATCH_SIZE[KIND[d]],
+                                        steps=DEFAULT_BUDGET[d], batch_size=BATCH_SIZE[d],
                                         lr=LR, seed=0)
             for d in DATASETS for p in PARADIGMS if d in p.datasets}
 
@@ -484,7 +415,7 @@ def _train(p: Paradigm, data: Dataset, steps: int, seed: int, device, progress: 
     gen = torch.Generator().manual_seed(seed)
     model = p.make_model(data).to(device)
     hist = train.train(model, lambda m, b: p.loss(data, m, b), data.train, steps=steps,
-                       batch_size=BATCH_SIZE[data.kind], lr=LR, generator=gen, device=device,
+                       batch_size=BATCH_SIZE[data.name], lr=LR, generator=gen, device=device,
                        progress=progress, desc=f"{p.name} on {data.name}")
     return model, hist
 
@@ -539,7 +470,7 @@ def run(datasets=DATASETS, names=None, *, budget: int | dict | None = None,
     ``budget`` is one number of optimiser steps for every dataset or a dict
     ``{dataset: steps}`` (default :data:`DEFAULT_BUDGET`, :data:`LARGE_BUDGET` at
     ``UNIGEN_SCALE=large``). On a dataset every paradigm takes exactly that many AdamW steps
-    with minibatches of ``BATCH_SIZE[data.kind]``, learning rate :data:`LR` and a cosine decay
+    with minibatches of ``BATCH_SIZE[dataset]``, learning rate :data:`LR` and a cosine decay
     over the steps; training draws from ``seed`` and every evaluation from a fresh generator
     seeded ``seed + 1`` (common random numbers: the points of a quality-vs-steps sweep differ by
     the sampler, not by the noise), so two runs give the same numbers apart from the measured
@@ -585,20 +516,24 @@ def _check_run(datasets, budget, n_samples, seed, from_checkpoints) -> tuple[dic
 
 def _run_one(p: Paradigm, data: Dataset, budget: int, n_samples: int, n_eval: int, sweep: bool,
              seed: int, device, from_checkpoints: bool) -> Run:
-    """One paradigm on one dataset: trained (or loaded), scored, and swept on 2-D data."""
+    """One paradigm on one dataset: trained (or loaded), scored, and swept on SWEEP_DATASETS."""
     model, hist, steps, seconds = _trained(p, data, budget, seed, device, from_checkpoints)
     utils.seed_everything(seed + 1)
 
     def scored(steps=None):  # every setting sees the same noise: common random numbers
         return evaluate(p, data, model, n_samples=n_samples, n_eval=n_eval,
                         generator=torch.Generator().manual_seed(seed + 1), steps=steps)
-    row = {"paradigm": p.name, "family": p.family, "dataset": data.name,
-           "conditions_on": p.conditions_on, "params": sum(q.numel() for q in model.parameters()),
-           "train_steps": steps, "batch_size": BATCH_SIZE[data.kind], "train_seconds": seconds,
-           **scored(), **p.capabilities}
+    row = scored()
+    row.paradigm, row.family, row.dataset, row.conditions_on = \
+        p.name, p.family, data.name, p.conditions_on
+    row.params = sum(q.numel() for q in model.parameters())
+    row.train_steps, row.batch_size, row.train_seconds = steps, BATCH_SIZE[data.name], seconds
+    row.capabilities = dict(p.capabilities)
     r = Run(p, data, model, hist, row)
-    if sweep and data.kind == "points":
-        r.sweep = [{"steps": k, **scored(k)} for k in p.steps_options]
+    if sweep and data.name in SWEEP_DATASETS:
+        for k in p.steps_options:
+            s = scored(k)
+            r.sweep.append(SweepPoint(s.nfe, s.sample_ms, s.quality_ratio, k))
     return r
 
 
@@ -626,10 +561,11 @@ _COLUMNS = [("dataset", "data", "{}"), ("paradigm", "paradigm", "{}"), ("params"
 _COLUMNS += [(c, c.replace("_", " "), None) for c in CAPABILITIES]
 
 
-def to_markdown(rows: list[dict]) -> str:
-    """The comparison table in Markdown, one row per paradigm and dataset."""
-    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
-        raise ValueError("rows must be a list of dicts (Run.row)")
+def to_markdown(rows: list) -> str:
+    """The comparison table in Markdown, one row per paradigm and dataset (:class:`Row` or its dict)."""
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, (dict, Row)) for r in rows):
+        raise ValueError("rows must be a list of Row (Run.row) or of their dicts")
+    rows = [r.as_dict() if isinstance(r, Row) else r for r in rows]
     lines = ["| " + " | ".join(h for _, h, _ in _COLUMNS) + " |", "|" + " --- |" * len(_COLUMNS)]
     for r in rows:
         cells = []
@@ -660,10 +596,10 @@ def main(argv=None) -> dict:
                         help="folder for compare.json/.md (default: results/)")
     args = parser.parse_args(argv)
     runs, total = run(args.datasets, budget=args.budget, n_samples=args.samples, n_eval=args.eval)
-    rows = [r.row for r in runs]
+    rows = [r.row.as_dict() for r in runs]
     result = {"scale": utils.scale(), "total_seconds": total,
               "paradigms_compared": len({r["paradigm"] for r in rows}), "rows": rows,
-              "sweep": [{"paradigm": r.paradigm.name, "dataset": r.data.name, **s}
+              "sweep": [{"paradigm": r.paradigm.name, "dataset": r.data.name, **asdict(s)}
                         for r in runs for s in r.sweep]}
     out = utils.project_dir("results") if args.out is None else Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

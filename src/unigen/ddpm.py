@@ -15,6 +15,10 @@ Shapes: ``x`` is ``(B, ...)`` (points ``(B, 2)``, images ``(B, 1, 8, 8)``);
 per-sample coefficients are ``(B,)`` or scalars and are broadcast with
 :func:`~unigen.utils.expand_like`. New tensors follow the device of the inputs,
 and every random draw takes ``generator=``.
+
+The three verbs of every paradigm module (:mod:`unigen.outputs`): :func:`loss`
+(:func:`ddpm_loss`), :func:`sample` (:func:`ddim_sample` or :func:`ddpm_sample`) and
+:func:`nll` (:func:`nll_bound`, an :class:`~unigen.outputs.NLL` of kind ``"bound"``).
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from typing import Callable
 import torch
 
 from . import metrics
-from .outputs import SampleOutput
+from .outputs import NLL, SampleOutput
 from .parameterizations import (DIFFUSION_PARAMETERIZATIONS as PARAMETERIZATIONS, eps_from_score,
                                 eps_from_x0, eps_x0_from_v, score_from_eps, target, to_eps_x0,
                                 v_from_eps_x0, x0_from_eps)
@@ -31,6 +35,7 @@ from .schedules import DiscreteSchedule, respace
 from .utils import check_in, check_positive, check_tensor, expand_like
 
 __all__ = [
+    "loss", "sample", "nll", "SAMPLERS",
     "PARAMETERIZATIONS",
     "q_sample", "q_posterior_mean_variance",
     "x0_from_eps", "eps_from_x0", "v_from_eps_x0", "eps_x0_from_v", "score_from_eps", "eps_from_score",
@@ -454,6 +459,23 @@ def _bound_steps(B: int, T: int, n_steps: int | None, generator, device):
     return steps, sizes.double()
 
 
+def _check_bound_args(x0, schedule, parameterization, variance, decoder, n_bins, n_steps) -> None:
+    """:func:`nll_bound`'s arguments, checked before any network call."""
+    check_tensor("x0", x0, floating=True)
+    _check_schedule(schedule)
+    check_in("variance", variance, ("beta_tilde", "beta"))
+    check_in("parameterization", parameterization, PARAMETERIZATIONS)
+    check_in("decoder", decoder, ("gaussian", "discretized"))
+    if x0.dim() < 2:
+        raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
+    if decoder == "discretized":   # checks n_bins and that x0 holds bin centres
+        metrics.discretized_gaussian_log_prob(x0, x0, 1.0, n_bins=n_bins)
+    T = schedule.T
+    if n_steps is not None and (not isinstance(n_steps, int) or isinstance(n_steps, bool)
+                                or not 1 <= n_steps <= T):
+        raise ValueError(f"n_steps must be None or an int in 1..{T}, got {n_steps!r}")
+
+
 def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameterization: str = "eps",
               variance: str = "beta", decoder: str = "gaussian", n_bins: int = 17, n_steps: int | None = None,
               generator: torch.Generator | None = None, batch_steps: int = 100) -> dict:
@@ -462,37 +484,23 @@ def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameteri
     - :math:`L_T = \mathrm{KL}(q(x_T\mid x_0)\,\|\,\mathcal N(0, I))`, in closed form;
     - :math:`L_{k-1} = \mathrm{KL}(q(x_{k-1}\mid x_k, x_0)\,\|\,p_\theta(x_{k-1}\mid x_k))`, between
       :math:`\mathcal N(\tilde\mu_k, \tilde\beta_k I)` and :math:`\mathcal N(\mu_\theta, \varsigma_k^2 I)` with
-      :math:`\varsigma_k^2` = ``variance`` (:math:`\beta_k` or :math:`\tilde\beta_k`), one draw of :math:`x_k` per step.
-      With :math:`\varsigma_k^2 = \tilde\beta_k` it is :math:`\|\tilde\mu_k - \mu_\theta\|^2 / (2\tilde\beta_k)`;
+      :math:`\varsigma_k^2` = ``variance`` (:math:`\beta_k` or :math:`\tilde\beta_k`), one draw of :math:`x_k` per step
+      (with :math:`\varsigma_k^2 = \tilde\beta_k`, :math:`\|\tilde\mu_k - \mu_\theta\|^2 / (2\tilde\beta_k)`);
     - :math:`L_0 = -\log\mathcal N(x_0;\ \mu_\theta(x_1, 1),\ \beta_1 I)`, a Gaussian decoder
       (:math:`\tilde\beta_1 = 0` cannot serve as its variance), or with ``decoder="discretized"``
       the mass of that Gaussian on the bin of each pixel, for data on ``n_bins`` levels of [-1, 1]
-      (:func:`unigen.metrics.discretized_gaussian_log_prob`; Ho et al., 2020, section 3.3). Then
-      the bound is a bound on the *discrete* NLL, in nats of a probability, not of a density
-      (introduced in *Likelihoods in bits/dim*).
+      (:func:`unigen.metrics.discretized_gaussian_log_prob`; Ho et al., 2020, section 3.3): a bound
+      on the *discrete* NLL, nats of a probability, not of a density (*Likelihoods in bits/dim*).
 
-    With ``n_steps = None`` every step is evaluated: ``terms`` is ``(B, T)`` and ``terms[:, k-1]``
-    is the term of step k (``L_0`` at k = 1). With ``n_steps = n`` each example gets n random
-    steps instead, one uniform draw from each of n equal strata of 1..T (stratified sampling):
-    ``terms`` and ``steps`` are ``(B, n)`` and the sum is replaced by the unbiased estimate
+    With ``n_steps = None`` every step is evaluated: ``terms[:, k-1]`` is the term of step k
+    (``L_0`` at k = 1). With ``n_steps = n`` each example gets one uniform step from each of n
+    equal strata of 1..T (stratified sampling), and the sum becomes the unbiased estimate
     :math:`\sum_j |S_j|\,L_{k_j - 1}`, whose spread over examples gives a standard error.
-    Returns ``{"bound": (B,), "prior": (B,), "terms", "steps"}``; ``batch_steps`` steps are
-    evaluated per network call.
+    Returns ``{"bound": (B,), "prior": (B,), "terms", "steps"}``, the last two ``(B, T)`` or
+    ``(B, n)``; ``batch_steps`` steps are evaluated per network call.
     """
-    check_tensor("x0", x0, floating=True)
-    _check_schedule(schedule)
-    check_in("variance", variance, ("beta_tilde", "beta"))
-    check_in("parameterization", parameterization, PARAMETERIZATIONS)
-    check_in("decoder", decoder, ("gaussian", "discretized"))
-    if x0.dim() < 2:
-        raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
-    if decoder == "discretized":   # checks n_bins and that x0 holds bin centres before any network call
-        metrics.discretized_gaussian_log_prob(x0, x0, 1.0, n_bins=n_bins)
-    B, T = x0.shape[0], schedule.T
-    if n_steps is not None and (not isinstance(n_steps, int) or isinstance(n_steps, bool)
-                                or not 1 <= n_steps <= T):
-        raise ValueError(f"n_steps must be None or an int in 1..{T}, got {n_steps!r}")
-    D = x0[0].numel()
+    _check_bound_args(x0, schedule, parameterization, variance, decoder, n_bins, n_steps)
+    B, T, D = x0.shape[0], schedule.T, x0[0].numel()
     ab_T = schedule.alpha_bar[T].to(x0)
     mean_sq = x0.reshape(B, -1).square().sum(1)
     prior = 0.5 * (ab_T * mean_sq + D * ((1 - ab_T) - 1 - torch.log(1 - ab_T)))
@@ -507,3 +515,31 @@ def nll_bound(model, x0: torch.Tensor, schedule: DiscreteSchedule, *, parameteri
         terms[:, cols] = out.reshape(-1, B).T
     bound = prior + (terms * sizes.to(terms)).sum(1)
     return {"bound": bound, "prior": prior, "terms": terms, "steps": steps.clone()}
+
+
+# ---- the three verbs -------------------------------------------------------------------------------
+
+SAMPLERS = {"ddim": ddim_sample, "ddpm": ddpm_sample}
+
+
+def loss(model: Callable, batch: torch.Tensor, schedule: DiscreteSchedule, **kw) -> torch.Tensor:
+    """The training verb: :func:`ddpm_loss` of ``batch`` ``(B, ...)`` on ``schedule`` (keywords as there)."""
+    check_tensor("batch", batch, floating=True)
+    return ddpm_loss(model, batch, schedule, **kw)
+
+
+def sample(model, shape, schedule: DiscreteSchedule, *, sampler: str = "ddim", **kw) -> SampleOutput:
+    """The sampling verb: :func:`ddim_sample` (``sampler="ddim"``) or :func:`ddpm_sample` (``"ddpm"``).
+
+    Keywords go to the sampler (``steps``, ``eta`` or ``variance``, ``generator``, ...).
+    """
+    check_in("sampler", sampler, tuple(SAMPLERS))
+    return SAMPLERS[sampler](model, shape, schedule, **kw)
+
+
+def nll(model, x0: torch.Tensor, schedule: DiscreteSchedule, **kw) -> NLL:
+    r"""The likelihood verb: :func:`nll_bound`'s ``"bound"`` on :math:`-\log p_\theta(x_0)`, in nats per example.
+
+    Keywords go to :func:`nll_bound` (``decoder``, ``n_steps``, ``generator``, ...).
+    """
+    return NLL(nll_bound(model, x0, schedule, **kw)["bound"], "bound")

@@ -23,6 +23,11 @@ One Gaussian path, five readings of a network's output at :math:`(x_t, t)`
 :math:`x_0`, Salimans & Ho's :math:`v = \alpha_t\varepsilon - \sigma_t x_0`, and the score
 :math:`-\varepsilon/\sigma_t`. :func:`to_velocity` and :func:`from_velocity` convert between them,
 reusing the ε/:math:`x_0`/v/score conversions of :mod:`unigen.ddpm`.
+
+The three verbs of every paradigm module (:mod:`unigen.outputs`): :func:`loss`
+(:func:`cfm_loss`), :func:`sample` (an ODE solver from the prior) and :func:`nll`
+(:func:`log_likelihood`, an :class:`~unigen.outputs.NLL` of kind ``"exact"``, or
+``"estimate"`` with Hutchinson's trace).
 """
 from __future__ import annotations
 
@@ -32,13 +37,14 @@ import torch
 
 from . import solvers
 from .likelihood import LogLikelihood, velocity_log_likelihood
-from .outputs import SampleOutput
+from .outputs import NLL, SampleOutput
 from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
                                 velocity_from_eps_x0)
 from .schedules import GaussianPath, LinearPath, check_path
 from .utils import check_callable, check_in, check_tensor, expand_like
 
 __all__ = [
+    "loss", "nll",
     "PARAMETERIZATIONS", "conditional_path", "cfm_loss",
     "velocity_from_eps_x0", "eps_x0_from_velocity", "to_velocity", "from_velocity",
     "reparameterize", "mixture_velocity", "time_at_log_snr", "change_path",
@@ -218,6 +224,25 @@ def log_likelihood(velocity: Callable, x: torch.Tensor, path: GaussianPath | Non
     path = check_path(path if path is not None else LinearPath())
     return velocity_log_likelihood(velocity, x, path.prior_log_prob, steps, method=method,
                                    divergence=divergence, t_eps=t_eps, generator=generator)
+
+
+def loss(model: Callable, batch: torch.Tensor, path: GaussianPath | None = None, **kw) -> torch.Tensor:
+    """The training verb: :func:`cfm_loss` of ``batch`` ``(B, ...)`` on ``path`` (keywords as there)."""
+    check_tensor("batch", batch, floating=True)
+    return cfm_loss(model, batch, path, **kw)
+
+
+def nll(model: Callable, x: torch.Tensor, *, steps: int = 100, divergence: str = "exact",
+        path: GaussianPath | None = None, **kw) -> NLL:
+    r"""The likelihood verb: :math:`-\log p_\theta(x)` of each row under the flow (:func:`log_likelihood`).
+
+    Of kind ``"exact"`` with ``divergence="exact"``, ``"estimate"`` with a Hutchinson probe
+    (``"gaussian"``, ``"rademacher"``). Other keywords (``method``, ``t_eps``, ``generator``)
+    go to :func:`log_likelihood`.
+    """
+    check_in("divergence", divergence, ("exact", "gaussian", "rademacher"))
+    out = log_likelihood(model, x, path, steps, divergence=divergence, **kw)
+    return NLL(-out.log_prob, "exact" if divergence == "exact" else "estimate")
 
 
 # ---- rectified flow -----------------------------------------------------------------------------

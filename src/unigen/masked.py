@@ -32,7 +32,10 @@ masked, e.g. the END padding of a name whose length is given. The bound is then 
 :math:`-\log p_\theta(x^{\text{unknown}} \mid x^{\text{known}})`, with :math:`L` replaced by the
 number of unknown positions of each row.
 
-Verbs, as in the other paradigm modules:
+The three verbs of every paradigm module (:mod:`unigen.outputs`): :func:`loss`
+(:func:`masked_loss`), :func:`sample` (a :class:`DecodeOutput`, which is a
+:class:`~unigen.outputs.SampleOutput`) and :func:`nll` (:func:`nelbo`, an
+:class:`~unigen.outputs.NLL` of kind ``"bound"``). In full:
 
 - schedules :class:`LinearMask`, :class:`CosineMask` (:math:`\alpha_t`, :math:`\alpha_t'`, the weight);
 - :func:`q_mask` (the forward process), :func:`masked_loss` (training), :func:`nelbo`
@@ -48,12 +51,14 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .outputs import NLL, SampleOutput
 from .sampling import gumbel_argmax
 from .utils import check_in, check_positive, check_tensor, evaluating, expand_like
 
 __all__ = [
+    "loss", "nll", "sample",
     "MaskSchedule", "LinearMask", "CosineMask", "q_mask", "masked_logits", "masked_loss", "nelbo",
-    "discrete_nelbo", "order_nll", "gumbel_argmax", "unmask_counts", "DecodeOutput", "sample", "infill",
+    "discrete_nelbo", "order_nll", "gumbel_argmax", "unmask_counts", "DecodeOutput", "infill",
 ]
 
 
@@ -256,6 +261,20 @@ def nelbo(model, x0: torch.Tensor, mask_id: int, *, n_samples: int = 1, estimato
     return total / n_samples
 
 
+def loss(model, batch: torch.Tensor, mask_id: int, **kw) -> torch.Tensor:
+    """The training verb: :func:`masked_loss` of ids ``batch (B, L)`` (keywords as there)."""
+    check_tensor("batch", batch, dim=2, floating=False)
+    return masked_loss(model, batch, mask_id, **kw)
+
+
+def nll(model, x0: torch.Tensor, mask_id: int, **kw) -> NLL:
+    r"""The likelihood verb: :func:`nelbo`, a bound on :math:`-\log p_\theta(x_0)` of each row, in nats.
+
+    Keywords go to :func:`nelbo` (``n_samples``, ``estimator``, ``known``, ``generator``, ...).
+    """
+    return NLL(nelbo(model, x0, mask_id, **kw), "bound")
+
+
 @torch.no_grad()
 def discrete_nelbo(model, x0: torch.Tensor, mask_id: int, T: int, schedule: MaskSchedule | None = None, *,
                    n_samples: int = 1, known: torch.Tensor | None = None,
@@ -340,11 +359,13 @@ def unmask_counts(n_masked: int, steps: int, schedule: MaskSchedule | None = Non
 
 
 @dataclass
-class DecodeOutput:
-    """What :func:`sample` and :func:`infill` return: ids ``x (N, L)``, network calls, optional trajectory."""
+class DecodeOutput(SampleOutput):
+    """What :func:`sample` and :func:`infill` return: ids ``x (N, L)``, network calls, optional trajectory.
 
-    x: torch.Tensor
-    nfe: int
+    A :class:`~unigen.outputs.SampleOutput` whose ``trajectory`` is a list of ``(N, L)`` ids: the
+    start, then the rows after each network call (empty unless asked for).
+    """
+
     trajectory: list[torch.Tensor] = field(default_factory=list)
 
 

@@ -21,6 +21,7 @@ ratio to the same distance measured between two sets of real data
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Callable, Sequence
 
 import torch
@@ -31,7 +32,8 @@ from .utils import check_positive, check_tensor
 __all__ = [
     "nats_to_bits", "bits_per_dim", "dequantize", "dequantized_nll", "log_normal_mass",
     "discretized_gaussian_log_prob",
-    "energy_distance", "mmd_rbf", "reference_ratio", "energy_ratio", "fd_ratio",
+    "energy_distance", "mmd_rbf", "reference_ratio", "energy_ratio", "fd_ratio", "quality_ratio",
+    "bigram_tv",
     "frechet_distance", "frechet_digit_distance",
     "novelty", "distinct_ratio",
 ]
@@ -394,6 +396,48 @@ def fd_ratio(samples, reference, data_pool, generator: torch.Generator | None = 
         return frechet_digit_distance(a, b, classifier)
     out = reference_ratio(fd, samples.clamp(-1, 1).cpu(), reference, data_pool, generator, repeats)
     return out if full else out["ratio"]
+
+
+def quality_ratio(samples: torch.Tensor, dataset, generator: torch.Generator | None = None, *,
+                  repeats: int = 3, full: bool = False):
+    """The sample metric that ``dataset`` names, read as a ratio to data (:func:`reference_ratio`).
+
+    ``dataset`` is a :class:`unigen.data.registry.Dataset`: it gives the distance (energy
+    distance on points, Fréchet digit distance on digits, :func:`bigram_tv` on names), the
+    view the distance reads (clipped images, decoded names) and the test split as reference
+    and the training split as the data pool. Returns the ratio, or with ``full=True`` the whole
+    :func:`reference_ratio` dict.
+    """
+    if not isinstance(samples, torch.Tensor):
+        raise ValueError(f"samples must be a tensor, got {type(samples).__name__}")
+    for attr in ("distance", "view", "reference_views"):
+        if not hasattr(dataset, attr):
+            raise ValueError(f"dataset must be a unigen.data Dataset (it has no {attr!r}), "
+                             f"got {type(dataset).__name__}")
+    reference, pool = dataset.reference_views()
+    out = reference_ratio(dataset.distance, dataset.view(samples), reference, pool, generator, repeats)
+    return out if full else out["ratio"]
+
+
+def bigram_tv(a, b) -> float:
+    r"""Total-variation distance between the character-bigram frequencies of two lists of names.
+
+    Each name is read as ``^name$`` so first and last letters count; 0 means identical frequencies.
+    The sum runs over the bigrams in sorted order, so the float result does not depend on the
+    order of a set (Python's string hashing changes from process to process).
+    """
+    for name, value in (("a", a), ("b", b)):
+        if not isinstance(value, (list, tuple)) or not value \
+                or not all(isinstance(s, str) for s in value):
+            raise ValueError(f"{name} must be a non-empty list of strings")
+
+    def freqs(names):
+        c = Counter(p for s in names for p in zip("^" + s, s + "$"))
+        total = sum(c.values())
+        return {k: v / total for k, v in c.items()}
+    fa, fb = freqs(a), freqs(b)
+    return 0.5 * sum(abs(fa.get(k, 0.0) - fb.get(k, 0.0)) for k in sorted(fa.keys() | fb.keys()))
+
 
 
 # ---- novelty and diversity of discrete samples -----------------------------------------

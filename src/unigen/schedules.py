@@ -113,21 +113,18 @@ class GaussianPath:
         raise NotImplementedError
 
     # ---- the public interface ---------------------------------------------------------
-    def alpha(self, t) -> torch.Tensor:
-        r"""Signal scale :math:`\alpha_t`."""
-        return self._alpha(_as_time(t))
+    def _coefficient(name: str, doc: str):       # builds the four accessors below, then is deleted
+        """The public method ``name(t)``: validate ``t``, then call the subclass's ``_name``."""
+        def accessor(self, t) -> torch.Tensor:
+            return getattr(self, "_" + name)(_as_time(t))
+        accessor.__name__, accessor.__qualname__, accessor.__doc__ = name, f"GaussianPath.{name}", doc
+        return accessor
 
-    def sigma(self, t) -> torch.Tensor:
-        r"""Noise scale :math:`\sigma_t`."""
-        return self._sigma(_as_time(t))
-
-    def d_alpha(self, t) -> torch.Tensor:
-        r""":math:`\dot\alpha_t = d\alpha_t/dt`."""
-        return self._d_alpha(_as_time(t))
-
-    def d_sigma(self, t) -> torch.Tensor:
-        r""":math:`\dot\sigma_t = d\sigma_t/dt`."""
-        return self._d_sigma(_as_time(t))
+    alpha = _coefficient("alpha", r"Signal scale :math:`\alpha_t`.")
+    sigma = _coefficient("sigma", r"Noise scale :math:`\sigma_t`.")
+    d_alpha = _coefficient("d_alpha", r":math:`\dot\alpha_t = d\alpha_t/dt`.")
+    d_sigma = _coefficient("d_sigma", r":math:`\dot\sigma_t = d\sigma_t/dt`.")
+    del _coefficient
 
     def __call__(self, t) -> PathCoefficients:
         r"""All four coefficients :math:`(\alpha_t, \sigma_t, \dot\alpha_t, \dot\sigma_t)` at once."""

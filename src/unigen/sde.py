@@ -26,6 +26,11 @@ Likelihood: :func:`velocity_log_likelihood` integrates the instantaneous change 
 variables of any velocity field with :func:`divergence_exact` or the Hutchinson
 estimator :func:`divergence_hutchinson`; :func:`ode_log_likelihood` applies it to the
 probability-flow ODE of a score (Part V applies it to flow-matching velocities).
+
+The three verbs of every paradigm module (:mod:`unigen.outputs`) take a network trained
+with :func:`dsm_loss`: :func:`loss` (:func:`dsm_loss`), :func:`sample` (the reverse SDE, the
+probability-flow ODE or predictor–corrector) and :func:`nll` (:func:`ode_log_likelihood`,
+an :class:`~unigen.outputs.NLL` of kind ``"exact"``, or ``"estimate"`` with Hutchinson's trace).
 """
 from __future__ import annotations
 
@@ -37,12 +42,13 @@ import torch
 from . import solvers
 from .likelihood import (LogLikelihood, divergence_exact, divergence_hutchinson, draw_probe,
                          velocity_log_likelihood)
-from .outputs import SampleOutput
+from .outputs import NLL, SampleOutput
 from .parameterizations import score_from_eps
 from .schedules import GaussianPath, GeometricVE, LinearVP
 from .utils import check_in, check_positive, check_tensor, expand_like
 
 __all__ = [
+    "loss", "sample", "nll", "SAMPLERS",
     "SubVP", "SDE", "VPSDE", "SubVPSDE", "VESDE",
     "mixture_score", "model_score", "likelihood_times", "dsm_loss",
     "langevin", "annealed_langevin",
@@ -490,3 +496,50 @@ def ode_log_likelihood(sde: SDE, score: Callable, x: torch.Tensor, steps: int = 
     prior = prior_log_prob or sde.prior_log_prob
     return velocity_log_likelihood(pf_ode_drift(sde, score), x, prior, steps, method=method,
                                    divergence=divergence, t_eps=t_eps, grid=grid, generator=generator)
+
+
+# ---- the three verbs ----------------------------------------------------------------------------
+
+SAMPLERS = {"sde": reverse_sde_sample, "ode": pf_ode_sample, "pc": pc_sample}
+
+
+def loss(model: Callable, batch: torch.Tensor, sde: SDE, **kw) -> torch.Tensor:
+    """The training verb: :func:`dsm_loss` of ``batch`` ``(B, ...)`` under ``sde`` (keywords as there)."""
+    check_tensor("batch", batch, floating=True)
+    return dsm_loss(model, batch, sde, **kw)
+
+
+def sample(model: Callable, shape, sde: SDE, steps: int | None = None, *, method: str = "sde",
+           parameterization: str = "eps", t_eps: float = 1e-3, generator: torch.Generator | None = None,
+           device=None, **kw) -> SampleOutput:
+    """The sampling verb: the network's score (:func:`model_score`) fed to a sampler of ``method``.
+
+    ``"sde"`` is :func:`reverse_sde_sample`, ``"ode"`` :func:`pf_ode_sample` (its solver is
+    ``solver=``, default Heun) and ``"pc"`` :func:`pc_sample`; ``steps=None`` takes the sampler's
+    default. Other keywords (``x_T``, ``return_trajectory``, ``snr``, ...) go to the sampler.
+    """
+    check_in("method", method, tuple(SAMPLERS))
+    if "solver" in kw:
+        if method != "ode":
+            raise ValueError(f"solver applies to method='ode' only, got method={method!r}")
+        kw["method"] = kw.pop("solver")
+    if steps is not None:
+        kw["steps"] = steps
+    score = model_score(model, sde, parameterization)
+    return SAMPLERS[method](sde, score, shape, t_eps=t_eps, generator=generator, device=device, **kw)
+
+
+def nll(model: Callable, x: torch.Tensor, sde: SDE, steps: int = 100, *, t_eps: float = 1e-3,
+        parameterization: str = "eps", divergence: str = "exact",
+        generator: torch.Generator | None = None, **kw) -> NLL:
+    r""":math:`-\log p_\theta(x)` of each row through the probability-flow ODE (:func:`ode_log_likelihood`).
+
+    Of kind ``"exact"`` with ``divergence="exact"``, ``"estimate"`` with a Hutchinson probe
+    (``"gaussian"``, ``"rademacher"``). Other keywords (``method``, ``grid``) go to
+    :func:`ode_log_likelihood`.
+    """
+    check_in("divergence", divergence, ("exact", "gaussian", "rademacher"))
+    score = model_score(model, sde, parameterization)
+    out = ode_log_likelihood(sde, score, x, steps, t_eps=t_eps, divergence=divergence,
+                             generator=generator, **kw)
+    return NLL(-out.log_prob, "exact" if divergence == "exact" else "estimate")

@@ -151,17 +151,11 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
             put back: a model that starts to overfit a small dataset returns its best state, not its
             last. With ``patience``, training stops after that many evaluations without improvement.
 
-    The learning rate follows a cosine decay over ``steps`` when a step budget
-    is given, and stays constant under a pure time budget (``schedule="steps"``,
-    the default). With ``schedule="budget"`` the cosine follows whichever budget
-    runs out first, ``progress = max(step / steps, elapsed / seconds)``,
-    so a run that the clock cuts short (a slow or busy machine) still ends at a
-    small learning rate.
-
-    With ``warmup_steps > 0`` the learning rate first rises linearly,
-    ``lr * (step + 1) / warmup_steps``, over that many steps; the cosine of a step
-    budget then decays from ``lr`` over the remaining ``steps - warmup_steps``
-    steps (under ``schedule="budget"`` it keeps following the budget).
+    The learning rate rises linearly over ``warmup_steps`` (``lr * (step + 1) / warmup_steps``),
+    then follows a cosine decay over the rest of a step budget; under a pure time budget it stays
+    constant (``schedule="steps"``, the default). With ``schedule="budget"`` the cosine follows
+    whichever budget runs out first, ``progress = max(step / steps, elapsed / seconds)``, so a
+    run that the clock cuts short (a slow or busy machine) still ends at a small learning rate.
     """
     _check_budget(steps, seconds, lr, schedule)
     _check_warmup(warmup_steps, steps)
@@ -177,21 +171,20 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     for batch in batches(data, batch_size, generator):
         batch = tuple(b.to(device) for b in batch) if isinstance(batch, tuple) else batch.to(device)
         _step(model, loss_fn, batch, opt, grad_clip, hist)
-        if sched:
-            sched.step()
-        if ema:
-            ema.update(model)
+        _after_step(model, sched, ema, bar, hist)
         if schedule == "budget":
             _budget_lr(opt, lr, hist.steps, steps, time.perf_counter() - start, seconds,
                        warmup_steps)
-        bar.update(1)
-        if hist.steps % 50 == 0:
-            bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")
         elapsed = time.perf_counter() - start
         if stopper and stopper(ema.model if ema else model, model, hist):
             break
         if (steps and hist.steps >= steps) or (seconds and elapsed >= seconds):
             break
+    return _finish(model, bar, stopper, ema, hist, start)
+
+
+def _finish(model, bar, stopper, ema, hist: History, start: float) -> History:
+    """Close the bar, put the best weights back (with a validation set), fill in ``hist``."""
     bar.close()
     if stopper:
         stopper.restore(ema.model if ema else model, model)
@@ -199,6 +192,17 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
     hist.seconds = time.perf_counter() - start
     hist.ema = ema.model if ema else None
     return hist
+
+
+def _after_step(model, sched, ema, bar, hist: History) -> None:
+    """After an optimiser step: the scheduler's step, the EMA's update and the progress bar."""
+    if sched:
+        sched.step()
+    if ema:
+        ema.update(model)
+    bar.update(1)
+    if hist.steps % 50 == 0:
+        bar.set_postfix(loss=f"{hist.losses[-1]:.4f}")
 
 
 def _lr_scheduler(opt, steps, schedule, warmup_steps):

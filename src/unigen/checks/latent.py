@@ -36,13 +36,9 @@ def _make_snr(gen):
 register_inputs("latent_snr", _make_snr, cases=_SNR_CASES)
 
 
-def _latent_snr(alpha_t, sigma_t, latent_std):
-    return latent.snr(alpha_t, sigma_t, latent_std)
-
-
 def latent_snr(fn, **kw) -> None:
     """Exercise: ``fn(alpha_t (B,), sigma_t (B,), latent_std float) -> (B,)``, the SNR the latent sees."""
-    compare(fn, _latent_snr, _make_snr, cases=_SNR_CASES, name="latent_snr",
+    compare(fn, latent.snr, _make_snr, cases=_SNR_CASES, name="latent_snr",
             inputs=("alpha_t", "sigma_t", "latent_std"), outputs=("snr",), **kw)
 
 

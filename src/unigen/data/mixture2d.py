@@ -22,9 +22,12 @@ import torch
 from ..utils import check_positive, check_tensor, expand_like
 from .splits import take_split
 
-__all__ = ["GaussianMixture", "ring", "default", "load", "N_TOTAL"]
+__all__ = ["GaussianMixture", "ring", "default", "load", "N_TOTAL", "GRID_LIM", "GRID_BINS"]
 
 N_TOTAL = 10_000
+# the window [-GRID_LIM, GRID_LIM]^2 and the GRID_BINS x GRID_BINS grid on which token models
+# (the autoregressive transformer of Part VII) read these points
+GRID_LIM, GRID_BINS = 3.5, 64
 
 
 class GaussianMixture:
