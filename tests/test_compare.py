@@ -136,7 +136,7 @@ def test_bad_inputs():
 
 def test_shipped_checkpoints_give_the_table_of_a_fresh_training_run():
     def numbers(**kw):
-        runs, _ = compare.run(("mixture2d",), ["Flow matching"], n_samples=200, n_eval=50,
+        runs, _ = compare.run(("mixture2d",), ["Flow matching", "SDE/PF-ODE"], n_samples=200, n_eval=50,
                               sweep=False, progress=False, **kw)
         return [{k: v for k, v in r.row.as_dict().items() if k not in ("train_seconds", "sample_ms")}
                 for r in runs]
@@ -160,7 +160,22 @@ def test_checkpoints_only_hold_the_default_benchmark():
 def test_no_paradigm_tests_which_dataset_or_paradigm_it_runs():
     import ast
     import inspect
-    tree = ast.parse(inspect.getsource(compare))
-    kind_tests = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "kind"
-                  and isinstance(n.value, ast.Name) and n.value.id == "data"]
-    assert not kind_tests
+    from unigen import paradigms
+
+    for module in (compare, paradigms):
+        tree = ast.parse(inspect.getsource(module))
+        kind_tests = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and n.attr == "kind"
+                      and isinstance(n.value, ast.Name) and n.value.id == "data"]
+        name_tests = [n for n in ast.walk(tree) if isinstance(n, ast.Compare)
+                      and any(isinstance(c, ast.Constant) and c.value in compare.DATASETS
+                              for c in n.comparators)]
+        assert not kind_tests and not name_tests, module.__name__
+
+
+def test_the_paradigms_are_re_exported_by_compare():
+    """The adapters live in unigen.paradigms; ``compare.PARADIGMS`` and the rest are the same objects."""
+    from unigen import paradigms
+
+    for name in paradigms.__all__:
+        assert getattr(compare, name) is getattr(paradigms, name)
+    assert compare.paradigms(["AR"]) == (compare.PARADIGMS[0],)

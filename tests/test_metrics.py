@@ -314,3 +314,13 @@ def test_fd_ratio_clips_to_the_pixel_range(classifier):
                                    loud.clamp(-1, 1), x_test, x_train, torch.Generator().manual_seed(0))
     got = metrics.fd_ratio(loud, x_test, x_train, torch.Generator().manual_seed(0), classifier=clf)
     assert got == want["ratio"]
+
+
+def test_the_likelihood_units_are_re_exported_by_metrics():
+    """Bits/dim, dequantisation and the discretised decoder live in unigen.likelihood."""
+    from unigen import likelihood
+
+    for name in ("LN2", "nats_to_bits", "bits_per_dim", "dequantize", "dequantized_nll",
+                 "log_normal_mass", "discretized_gaussian_log_prob"):
+        assert getattr(metrics, name) is getattr(likelihood, name)
+        assert name in likelihood.__all__

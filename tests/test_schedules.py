@@ -243,20 +243,29 @@ def test_the_sde_coefficients_of_a_vp_path_are_finite_at_zero():
     torch.testing.assert_close(ve.sde_coefficients(t)[1], 2 * s * ds - 2 * (da / a) * s**2)
 
 
-def test_the_gaussian_families_stand_side_by_side():
-    """ddpm, sde and flow import the Gaussian core, never one another."""
+def _imports(path) -> set:
+    """The package modules that the file ``path`` imports (relative imports, any depth)."""
     import ast
+
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level >= 1:
+            imported |= {node.module} if node.module else {a.name for a in node.names}
+    return imported
+
+
+def test_the_families_stand_side_by_side():
+    """The seven paradigm modules import the core, never one another, and never the benchmark;
+    metrics imports no dataset or network module."""
     from pathlib import Path
 
     src = Path(schedules.__file__).parent
-    families = {"ddpm", "sde", "flow"}
+    families = {"ar", "pixelcnn", "var", "ddpm", "sde", "flow", "masked"}
     for name in families:
-        tree = ast.parse((src / f"{name}.py").read_text())
-        imported = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level == 1:
-                imported |= {node.module} if node.module else {a.name for a in node.names}
+        imported = _imports(src / f"{name}.py")
         assert not imported & (families - {name}), (name, imported)
+        assert not imported & {"compare", "paradigms"}, (name, imported)
+    assert not {m.split(".")[0] for m in _imports(src / "metrics.py")} & {"data", "nn"}
 
 
 @pytest.mark.parametrize("name", ["alpha", "sigma", "d_alpha", "d_sigma"])
@@ -271,3 +280,25 @@ def test_public_accessors_validate_time_and_match_the_subclass(name):
                                                           path.d_alpha(t), path.d_sigma(t)]))
     with pytest.raises(ValueError, match="t must lie in"):
         getattr(path, name)(1.5)
+
+
+def test_the_discrete_time_grids_are_re_exported_by_schedules():
+    """DDPM's grids live in unigen.discrete_time; ``schedules.*`` gives the same objects."""
+    from unigen import discrete_time
+
+    for name in discrete_time.__all__:
+        assert getattr(schedules, name) is getattr(discrete_time, name)
+        assert name in schedules.__all__ and name in dir(schedules)
+    with pytest.raises(AttributeError, match="no attribute"):
+        schedules.no_such_grid
+
+
+def test_discrete_time_imports_schedules_never_the_reverse():
+    """Either module may be imported first: schedules looks the grids up only when asked."""
+    import subprocess
+    import sys
+
+    code = ("from unigen.discrete_time import ddpm_cosine\n"
+            "from unigen.schedules import DiscreteSchedule, ddpm_cosine as again\n"
+            "assert again is ddpm_cosine and isinstance(again(4), DiscreteSchedule)\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

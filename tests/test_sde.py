@@ -236,7 +236,7 @@ def test_likelihood_times_follow_g2_over_sigma2(gen):
     assert abs((t < 0.1).double().mean().item() - want) < 0.01
     loss = sde.dsm_loss(lambda x, t: torch.zeros_like(x), torch.randn(100, 2), s, weighting="likelihood",
                         generator=gen)
-    assert abs(loss.item() - 2) < 0.6             # E||eps||^2 = D
+    assert abs(loss.item() - 1) < 0.3             # E||eps||^2 / D = 1: the mean over entries
     with pytest.raises(ValueError, match="t_eps"):
         sde.likelihood_times(s, 10, t_eps=0.0)
     with pytest.raises(ValueError, match="weighting"):

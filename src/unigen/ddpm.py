@@ -31,7 +31,8 @@ from .outputs import NLL, SampleOutput
 from .parameterizations import (DIFFUSION_PARAMETERIZATIONS as PARAMETERIZATIONS, eps_from_score,
                                 eps_from_x0, eps_x0_from_v, score_from_eps, target, to_eps_x0,
                                 v_from_eps_x0, x0_from_eps)
-from .schedules import DiscreteSchedule, respace
+from .losses import gaussian_loss
+from .schedules import DiscreteSchedule, PathCoefficients, respace
 from .utils import check_in, check_positive, check_tensor, expand_like
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     "q_sample", "q_posterior_mean_variance",
     "x0_from_eps", "eps_from_x0", "v_from_eps_x0", "eps_x0_from_v", "score_from_eps", "eps_from_score",
     "to_eps_x0", "target", "cfg_combine",
-    "ddpm_loss", "predict", "ddpm_step", "ddim_step",
+    "ddpm_loss", "step_times", "predict", "ddpm_step", "ddim_step",
     "SampleOutput", "ddpm_sample", "ddim_sample", "inpaint", "nll_bound",
 ]
 
@@ -130,11 +131,10 @@ def ddpm_loss(model: Callable, x0: torch.Tensor, schedule: DiscreteSchedule, *, 
               null_label: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""DDPM's simple loss :math:`\mathbb E_{k, x_0, \varepsilon}\,\|f_\theta(x_k, t_k) - \text{target}\|^2` (Ho et al., 2020, eq. 14).
 
-    ``k`` is uniform on 1..T. The target is ε, :math:`x_0` or :math:`v = \alpha_t\varepsilon - \sigma_t x_0`
-    (``parameterization``). At a fixed :math:`x_t` the three errors are proportional,
-    :math:`\hat x_0 - x_0 = -(\sigma_t/\alpha_t)(\hat\varepsilon - \varepsilon)` and
-    :math:`\hat v - v = ((\alpha_t^2+\sigma_t^2)/\alpha_t)(\hat\varepsilon - \varepsilon)`, so they are the same loss up
-    to a weight per step: :math:`\|\hat x_0 - x_0\|^2 = \|\hat\varepsilon-\varepsilon\|^2/\mathrm{SNR}_t` and, on a
+    :func:`unigen.losses.gaussian_loss` with ``k`` uniform on 1..T. The target is ε, :math:`x_0` or
+    :math:`v = \alpha_t\varepsilon - \sigma_t x_0` (``parameterization``). At a fixed :math:`x_t` the three
+    errors are proportional, so they are the same loss up to a weight per step:
+    :math:`\|\hat x_0 - x_0\|^2 = \|\hat\varepsilon-\varepsilon\|^2/\mathrm{SNR}_t` and, on a
     variance-preserving path, :math:`\|\hat v - v\|^2 = (1 + 1/\mathrm{SNR}_t)\,\|\hat\varepsilon-\varepsilon\|^2`.
     ``weighting(snr)`` (optional) multiplies each example's squared error by a weight
     computed from the signal-to-noise ratio :math:`\alpha_t^2/\sigma_t^2` of its step, e.g.
@@ -149,30 +149,46 @@ def ddpm_loss(model: Callable, x0: torch.Tensor, schedule: DiscreteSchedule, *, 
         raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
     if not 0.0 <= p_uncond <= 1.0:
         raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
-    B = x0.shape[0]
-    gen_device = generator.device if generator is not None else x0.device
-    k = torch.randint(1, schedule.T + 1, (B,), generator=generator, device=gen_device).cpu()
-    eps = _randn(x0.shape, generator, x0)
-    alpha_t, sigma_t = schedule.coefficients(k, x0)
-    x_t = expand_like(alpha_t, x0) * x0 + expand_like(sigma_t, x0) * eps
-    t = schedule.t[k].to(x0)
-    if y is not None:
-        y = _check_labels(y, B)
-        if p_uncond > 0:
-            if null_label is None:
-                raise ValueError("null_label is needed when p_uncond > 0")
-            drop = torch.rand(B, generator=generator, device=gen_device).to(y.device) < p_uncond
-            y = torch.where(drop, torch.full_like(y, null_label), y)
-        out = model(x_t, t, y)
-    else:
-        out = model(x_t, t)
-    sq = (out - target(x0, eps, alpha_t, sigma_t, parameterization)).square()
-    if weighting is None:
-        return sq.mean()
-    if not callable(weighting):
+    if weighting is not None and not callable(weighting):
         raise ValueError(f"weighting must be a callable snr -> weight, got {type(weighting).__name__}")
-    w = weighting(alpha_t**2 / sigma_t**2)
-    return (expand_like(w, sq) * sq).mean()
+    net = model if y is None else _labelled(model, _check_labels(y, x0.shape[0]), p_uncond, null_label,
+                                            generator)
+    by_snr = None if weighting is None else (lambda c: weighting(c.alpha_t**2 / c.sigma_t**2))
+    return gaussian_loss(net, x0, step_times(schedule), parameterization=parameterization,
+                         weighting=by_snr, generator=generator)
+
+
+def step_times(schedule: DiscreteSchedule) -> Callable:
+    """DDPM's time sampler for :func:`unigen.losses.gaussian_loss`: a step ``k`` uniform on 1..T.
+
+    Returns ``times(B, generator, x0) -> (t_k (B,), (alpha, sigma, None, None))``.
+    """
+    _check_schedule(schedule)
+
+    def times(B: int, generator, x0: torch.Tensor):
+        gen_device = generator.device if generator is not None else x0.device
+        k = torch.randint(1, schedule.T + 1, (B,), generator=generator, device=gen_device).cpu()
+        alpha_t, sigma_t = schedule.coefficients(k, x0)
+        return schedule.t[k].to(x0), PathCoefficients(alpha_t, sigma_t, None, None)
+    return times
+
+
+def _labelled(model, y, p_uncond, null_label, generator) -> Callable:
+    """``model`` called with the labels ``y``, a share ``p_uncond`` of them replaced by ``null_label``.
+
+    The share is drawn when the network is called, after the step and the noise.
+    """
+    if p_uncond > 0 and null_label is None:
+        raise ValueError("null_label is needed when p_uncond > 0")
+
+    def net(x_t, t):
+        labels = y
+        if p_uncond > 0:
+            gen_device = generator.device if generator is not None else x_t.device
+            drop = torch.rand(len(y), generator=generator, device=gen_device).to(y.device) < p_uncond
+            labels = torch.where(drop, torch.full_like(y, null_label), y)
+        return model(x_t, t, labels)
+    return net
 
 
 def _check_labels(y, B):

@@ -37,6 +37,7 @@ import torch
 
 from . import solvers
 from .likelihood import LogLikelihood, velocity_log_likelihood
+from .losses import gaussian_loss, uniform_times
 from .outputs import NLL, SampleOutput
 from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
                                 velocity_from_eps_x0)
@@ -96,11 +97,12 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
              t_eps: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Conditional flow matching, :math:`\mathbb E\,\|v_\theta(x_t, t) - (\dot\alpha_t x_0 + \dot\sigma_t\varepsilon)\|^2`.
 
-    Lipman et al. (2023); Liu et al. (2023) on the linear path (the default path).
+    Lipman et al. (2023); Liu et al. (2023) on the linear path (the default path): the velocity
+    reading of :func:`unigen.losses.gaussian_loss`, with weight 1.
     ``t`` is uniform on ``[t_eps, 1]`` (a variance-preserving path needs ``t_eps > 0``,
     where :math:`\dot\sigma_0` is infinite). ``noise`` is the ε paired with each ``x0``:
-    independent :math:`\mathcal N(0, I)` draws if ``None``, the ODE pairs of
-    :func:`reflow_pairs` for reflow. With ``velocity`` (a callable ``u(x, t)``, e.g. the
+    independent :math:`\mathcal N(0, I)` draws if ``None`` (drawn before the times), the ODE pairs
+    of :func:`reflow_pairs` for reflow. With ``velocity`` (a callable ``u(x, t)``, e.g. the
     exact :func:`mixture_velocity`) the target is the *marginal* velocity instead: the
     flow-matching loss, whose gradient the conditional one matches. Returns the mean
     over every entry.
@@ -109,17 +111,14 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
     path = check_path(path if path is not None else LinearPath())
     check_tensor("x0", x0, floating=True)
     t_eps = _check_t_eps(t_eps)
-    B = x0.shape[0]
-    gen_device = generator.device if generator is not None else x0.device
+    if velocity is not None:
+        check_callable("velocity", velocity)
     if noise is None:
+        gen_device = generator.device if generator is not None else x0.device
         noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype)
         noise = noise.to(x0.device)
-    u = torch.rand(B, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
-    t = t_eps + (1.0 - t_eps) * u
-    x_t, u_t = conditional_path(path, x0, noise, t)
-    if velocity is not None:
-        u_t = check_callable("velocity", velocity)(x_t, t)
-    return (model(x_t, t) - u_t).square().mean()
+    return gaussian_loss(model, x0, uniform_times(path, t_eps), parameterization="velocity",
+                         noise=noise, target=velocity, generator=generator)
 
 
 def reparameterize(fn: Callable, path: GaussianPath, source: str = "eps",

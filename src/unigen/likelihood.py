@@ -1,23 +1,38 @@
-r"""Exact likelihoods of continuous-time models: divergences and the instantaneous change of variables.
+r"""The likelihood machinery: divergences, the change of variables, bits/dim, dequantisation.
 
-Introduced in *Score SDEs and the probability-flow ODE* (Part IV) and used again by *Flow matching*
-(Part V): any velocity field, the probability-flow ODE of a score model or a flow-matching network,
-gives an exact log-likelihood through :func:`velocity_log_likelihood`, with the exact divergence
+Exact likelihoods of continuous-time models were introduced in *Score SDEs and the
+probability-flow ODE* (Part IV) and are used again by *Flow matching* (Part V): any velocity
+field, the probability-flow ODE of a score model or a flow-matching network, gives an exact
+log-likelihood through :func:`velocity_log_likelihood`, with the exact divergence
 (:func:`divergence_exact`, one backward pass per dimension) or Hutchinson's unbiased estimate
 (:func:`divergence_hutchinson`, one vector-Jacobian product per probe of :func:`draw_probe`).
+
+Reading a likelihood, from *The generative modelling problem* (Part I) and *Likelihoods in
+bits/dim* (Part IV): a negative log-likelihood in nats per example becomes bits per dimension
+(:func:`nats_to_bits`, :func:`bits_per_dim`), so that models of different data compare; a
+continuous density is put on the discrete scale of quantised data by uniform dequantisation
+(:func:`dequantize`, :func:`dequantized_nll`) or by integrating a Gaussian over each bin, the
+discretised decoder (:func:`discretized_gaussian_log_prob`, with the stable
+:func:`log_normal_mass`). :mod:`unigen.metrics` re-exports these, as the chapters call them
+``metrics.*``.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, NamedTuple
 
 import torch
 
 from . import solvers
-from .utils import check_in, check_tensor
+from .utils import check_in, check_positive, check_tensor
 
 __all__ = ["draw_probe", "divergence_exact", "divergence_hutchinson", "LogLikelihood",
-           "velocity_log_likelihood"]
+           "velocity_log_likelihood",
+           "LN2", "nats_to_bits", "bits_per_dim", "dequantize", "dequantized_nll", "log_normal_mass",
+           "discretized_gaussian_log_prob"]
 
+
+# ---- divergences and the instantaneous change of variables -----------------------------
 
 def _check_t_eps(t_eps):
     if not (isinstance(t_eps, (int, float)) and 0.0 <= t_eps < 1.0):
@@ -123,3 +138,119 @@ def velocity_log_likelihood(velocity: Callable, x: torch.Tensor, prior_log_prob:
     x_T, delta = out.x
     prior = prior_log_prob(x_T)
     return LogLikelihood(log_prob=prior + delta, prior_log_prob=prior, delta=delta, x_T=x_T, nfe=out.nfe)
+
+
+# ---- bits per dimension ----------------------------------------------------------------
+
+LN2 = math.log(2.0)
+
+
+def _check_number_or_tensor(name: str, value):
+    if isinstance(value, torch.Tensor):
+        return check_tensor(name, value, floating=True)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number or a floating-point tensor, got {type(value).__name__}")
+    return value
+
+
+def nats_to_bits(x):
+    """Convert nats to bits: ``x / ln 2``. Accepts a number or a floating-point tensor."""
+    _check_number_or_tensor("x", x)
+    return x / LN2
+
+
+def bits_per_dim(nll_nats, dims: int):
+    r"""Negative log-likelihood per example in nats -> bits per dimension.
+
+    .. math:: \mathrm{bpd} = \frac{-\log p(x)}{D \ln 2}
+
+    ``dims`` is :math:`D`, e.g. 64 for an 8x8 image. Accepts a number or a tensor
+    (returned with the same type).
+    """
+    _check_number_or_tensor("nll_nats", nll_nats)
+    if not isinstance(dims, int) or isinstance(dims, bool):
+        raise ValueError(f"dims must be a positive int, got {dims!r}")
+    check_positive("dims", dims)
+    return nll_nats / (dims * LN2)
+
+
+# ---- discrete data, continuous models ------------------------------------------------
+# Introduced in *Likelihoods in bits/dim* (Part IV). Data on a grid of bins of width
+# ``bin_width`` (digits: 17 levels on [-1, 1], width 1/8) meet a continuous density
+# either through uniform noise inside each bin or through a decoder integrated over it.
+
+def dequantize(x: torch.Tensor, bin_width: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""Uniform dequantisation :math:`y = x + u`, :math:`u \sim \mathcal U[-\Delta/2, \Delta/2)^D`, for bin centres ``x``.
+
+    ``x`` is ``(B, ...)`` float; ``bin_width`` is :math:`\Delta`. The noise is drawn with
+    ``generator`` (on its device) and moved to ``x``'s device.
+    """
+    check_tensor("x", x, floating=True)
+    check_positive("bin_width", bin_width)
+    gen_device = generator.device if generator is not None else x.device
+    u = torch.rand(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(x.device)
+    return x + bin_width * (u - 0.5)
+
+
+def dequantized_nll(nll_nats, dims: int, bin_width: float):
+    r"""The discrete NLL bound of uniform dequantisation (Theis et al., 2016), in nats per example.
+
+    .. math:: -\log P(x) \le \mathbb E_u\big[-\log p(x + u)\big] - D\log\Delta,
+              \qquad P(x) = \int_{\text{bin}(x)} p(y)\,dy,
+
+    by Jensen's inequality. ``nll_nats`` is :math:`-\log p(x + u)` of the continuous
+    density at dequantised points (a number or a tensor, one ``u`` per example: an
+    unbiased estimate of the expectation), ``dims`` is :math:`D`, ``bin_width`` is :math:`\Delta`.
+    """
+    _check_number_or_tensor("nll_nats", nll_nats)
+    if not isinstance(dims, int) or isinstance(dims, bool):
+        raise ValueError(f"dims must be a positive int, got {dims!r}")
+    check_positive("dims", dims)
+    check_positive("bin_width", bin_width)
+    return nll_nats - dims * math.log(bin_width)
+
+
+def log_normal_mass(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    r""":math:`\log(\Phi(b) - \Phi(a))` elementwise for :math:`a < b` (infinite ends allowed), stable in both tails.
+
+    In the upper tail it uses :math:`\Phi(-a) - \Phi(-b)`, so both CDFs stay small and
+    ``log_ndtr`` keeps their precision.
+    """
+    check_tensor("a", a, floating=True)
+    check_tensor("b", b, floating=True)
+    flip = a > 0
+    a, b = torch.where(flip, -b, a), torch.where(flip, -a, b)
+    log_b, log_a = torch.special.log_ndtr(b), torch.special.log_ndtr(a)
+    ratio = torch.exp(log_a - log_b).clamp(max=1 - torch.finfo(log_a.dtype).eps)
+    return log_b + torch.log1p(-ratio)
+
+
+def discretized_gaussian_log_prob(x: torch.Tensor, mean: torch.Tensor, std, *, n_bins: int,
+                                  low: float = -1.0, high: float = 1.0) -> torch.Tensor:
+    r"""Elementwise :math:`\log P(\text{bin of } x)` under :math:`\mathcal N(\text{mean}, \text{std}^2)`, the bin's mass.
+
+    ``n_bins`` bins of width :math:`\Delta = (\text{high} - \text{low})/(\text{n\_bins} - 1)` are centred on
+    the levels ``low, low + Δ, ..., high``; the first and last bins reach to :math:`\mp\infty`,
+    so the ``n_bins`` probabilities of any Gaussian sum to 1 (the decoder of Ho et al., 2020, section 3.3).
+    ``x`` must hold levels; ``mean`` and ``std`` (a number or a tensor) broadcast against it.
+    """
+    check_tensor("x", x, floating=True)
+    check_tensor("mean", mean, floating=True)
+    if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 2:
+        raise ValueError(f"n_bins must be an int >= 2, got {n_bins!r}")
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
+        raise ValueError(f"low and high must be numbers with low < high, got {low!r}, {high!r}")
+    std = torch.as_tensor(std, dtype=mean.dtype, device=mean.device)
+    if not (std > 0).all() or not torch.isfinite(std).all():
+        raise ValueError("std must be finite and > 0")
+    width = (high - low) / (n_bins - 1)
+    index = (x - low) / width
+    level = index.round()
+    if x.numel() and ((index - level).abs().max() > 1e-3 or level.min() < 0 or level.max() > n_bins - 1):
+        raise ValueError(f"x must hold bin centres low + i * {width:.4g}, i = 0..{n_bins - 1}")
+    centre = low + level * width
+    a = (centre - width / 2 - mean) / std
+    b = (centre + width / 2 - mean) / std
+    a = torch.where(level == 0, torch.full_like(a, -math.inf), a)
+    b = torch.where(level == n_bins - 1, torch.full_like(b, math.inf), b)
+    return log_normal_mass(a, b)

@@ -40,6 +40,7 @@ from typing import Callable
 import torch
 
 from . import solvers
+from .losses import gaussian_loss, uniform_times
 from .likelihood import (LogLikelihood, divergence_exact, divergence_hutchinson, draw_probe,
                          velocity_log_likelihood)
 from .outputs import NLL, SampleOutput
@@ -250,8 +251,8 @@ def dsm_loss(model: Callable, x0: torch.Tensor, sde: SDE, *, parameterization: s
              generator: torch.Generator | None = None) -> torch.Tensor:
     r"""Denoising score matching (Vincent, 2011) over :math:`t \sim \mathcal U(t_\varepsilon, 1)`.
 
-    With :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`, the conditional score is
-    :math:`\nabla\log p(x_t\mid x_0) = -\varepsilon/\sigma_t`, and
+    :func:`unigen.losses.gaussian_loss` on the SDE's path. With :math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`,
+    the conditional score is :math:`\nabla\log p(x_t\mid x_0) = -\varepsilon/\sigma_t`, and
 
     - ``"score"``: :math:`\mathbb E\,\sigma_t^2\,\|s_\theta(x_t, t) + \varepsilon/\sigma_t\|^2`
       (Song et al.'s weighting :math:`\lambda(t) = \sigma_t^2`);
@@ -259,31 +260,26 @@ def dsm_loss(model: Callable, x0: torch.Tensor, sde: SDE, *, parameterization: s
       :math:`s_\theta = -\hat\varepsilon_\theta/\sigma_t`: DDPM's simple loss.
 
     ``weighting="likelihood"`` draws t from :func:`likelihood_times` instead of uniformly,
-    which weights the ε-loss by :math:`g^2(t)/\sigma_t^2` (up to a constant). Returns the mean
-    over the batch of the sum over each example's entries.
+    which weights the ε-loss by :math:`g^2(t)/\sigma_t^2` (up to a constant). Like every Gaussian
+    loss it returns the mean over the batch and over each example's entries (the squared norm
+    of Song et al. divided by the dimension D).
     """
     check_tensor("x0", x0, floating=True)
     _check_sde(sde)
     check_in("parameterization", parameterization, ("eps", "score"))
     if not (isinstance(t_eps, (int, float)) and 0.0 <= t_eps < 1.0):
         raise ValueError(f"t_eps must lie in [0, 1), got {t_eps!r}")
-    if x0.dim() < 2:
-        raise ValueError(f"x0 must have shape (B, ...), got {tuple(x0.shape)}")
     check_in("weighting", weighting, ("uniform", "likelihood"))
-    B = x0.shape[0]
     if weighting == "likelihood":
-        t = likelihood_times(sde, B, t_eps=t_eps, generator=generator, device=x0.device, dtype=x0.dtype)
+        def times(B, gen, x):
+            t = likelihood_times(sde, B, t_eps=t_eps, generator=gen, device=x.device, dtype=x.dtype)
+            return t, sde.path(t)
     else:
-        gen_device = generator.device if generator is not None else x0.device
-        t = t_eps + (1.0 - t_eps) * torch.rand(B, generator=generator, device=gen_device, dtype=x0.dtype)
-        t = t.to(x0.device)
-    x_t, eps = sde.sample_marginal(x0, t, generator=generator)
-    out = model(x_t, t)
+        times = uniform_times(sde.path, t_eps)
     if parameterization == "eps":
-        err = out - eps
-    else:
-        err = expand_like(sde.marginal(t)[1], x0) * out + eps
-    return err.square().reshape(B, -1).sum(1).mean()
+        return gaussian_loss(model, x0, times, parameterization="eps", generator=generator)
+    return gaussian_loss(model, x0, times, parameterization="score", generator=generator,
+                         weighting=lambda c: c.sigma_t**2)
 
 
 # ---- Langevin dynamics ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ..metrics import log_normal_mass
+from ..likelihood import log_normal_mass
 from ..schedules import GaussianPath
 from ..utils import check_tensor
 
