@@ -53,3 +53,10 @@ def test_no_development_notes(path):
     found = [f"cell {i}: ...{src[max(0, m.start() - 40):m.end() + 40]!r}..."
              for i, _, src in _texts(path) for pattern in DEV_NOTES for m in pattern.finditer(src)]
     assert not found, f"{path.name} speaks of the project's work, not to the reader:\n" + "\n".join(found)
+
+
+def test_displayed_markdown_tables_render_as_tables():
+    """Cells that display Markdown tables (the teacher's guide, the unified view) need MyST rendering:
+    myst-nb's default for displayed Markdown is CommonMark, which prints a pipe table as plain text."""
+    config = (ROOT / "_config.yml").read_text()
+    assert re.search(r"^\s*nb_render_markdown_format:\s*myst\s*$", config, re.M)
