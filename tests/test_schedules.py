@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -282,23 +283,15 @@ def test_public_accessors_validate_time_and_match_the_subclass(name):
         getattr(path, name)(1.5)
 
 
-def test_the_discrete_time_grids_are_re_exported_by_schedules():
-    """DDPM's grids live in unigen.discrete_time; ``schedules.*`` gives the same objects."""
-    from unigen import discrete_time
+def test_schedules_gathers_the_paths_and_the_grids():
+    """The paths live in unigen.paths and DDPM's grids in unigen.discrete_time, which builds on
+    them; ``schedules.*`` gives the same objects, and neither module imports schedules."""
+    from unigen import discrete_time, paths
 
-    for name in discrete_time.__all__:
-        assert getattr(schedules, name) is getattr(discrete_time, name)
-        assert name in schedules.__all__ and name in dir(schedules)
-    with pytest.raises(AttributeError, match="no attribute"):
-        schedules.no_such_grid
-
-
-def test_discrete_time_imports_schedules_never_the_reverse():
-    """Either module may be imported first: schedules looks the grids up only when asked."""
-    import subprocess
-    import sys
-
-    code = ("from unigen.discrete_time import ddpm_cosine\n"
-            "from unigen.schedules import DiscreteSchedule, ddpm_cosine as again\n"
-            "assert again is ddpm_cosine and isinstance(again(4), DiscreteSchedule)\n")
-    subprocess.run([sys.executable, "-c", code], check=True)
+    for module in (paths, discrete_time):
+        for name in module.__all__:
+            assert getattr(schedules, name) is getattr(module, name)
+            assert name in schedules.__all__
+    src = Path(schedules.__file__).parent
+    assert "schedules" not in _imports(src / "paths.py") | _imports(src / "discrete_time.py")
+    assert "discrete_time" not in _imports(src / "paths.py")

@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from . import ddpm, flow
 from .ddpm import SampleOutput
-from .schedules import GaussianPath, check_path
+from .paths import GaussianPath, check_path
 from .sde import SDE
 from .utils import check_callable, check_in, check_positive, check_tensor, expand_like
 

@@ -32,7 +32,8 @@ from .parameterizations import (DIFFUSION_PARAMETERIZATIONS as PARAMETERIZATIONS
                                 eps_from_x0, eps_x0_from_v, score_from_eps, target, to_eps_x0,
                                 v_from_eps_x0, x0_from_eps)
 from .losses import gaussian_loss
-from .schedules import DiscreteSchedule, PathCoefficients, respace
+from .discrete_time import DiscreteSchedule, respace
+from .paths import PathCoefficients
 from .utils import check_in, check_positive, check_tensor, expand_like
 
 __all__ = [

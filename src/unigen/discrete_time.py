@@ -1,8 +1,8 @@
 r"""DDPM's discrete chain: the grids :math:`\bar\alpha_k`, :math:`\beta_k` of a Gaussian path at steps :math:`k = 0..T`.
 
-Introduced in *The forward process* (Part III). The continuous paths live in
-:mod:`unigen.schedules`, which re-exports every name here (chapters call them ``schedules.*``);
-this module imports them, never the reverse. (The name says discrete *time*: discrete-*state*
+Introduced in *The forward process* (Part III). The continuous paths live in :mod:`unigen.paths`;
+this module builds on them, and :mod:`unigen.schedules` gathers both (chapters call them
+``schedules.*``). (The name says discrete *time*: discrete-*state*
 diffusion of tokens is :mod:`unigen.masked`.)
 
 DDPM's discrete chain, with steps :math:`k = 1..T` at :math:`t_k = k/T`, is a
@@ -12,9 +12,9 @@ DDPM's discrete chain, with steps :math:`k = 1..T` at :math:`t_k = k/T`, is a
   :math:`\bar\alpha_k = \alpha_{t_k}^2` and :math:`\beta_k = 1 - \bar\alpha_k / \bar\alpha_{k-1}`
   (:func:`linear_vp_grid`, :func:`ddpm_cosine`);
 - :func:`ddpm_linear` is Ho et al.'s grid as published, betas ``linspace(1e-4, 0.02, T)``;
-  its ``path`` is the :class:`~unigen.schedules.InterpolatedVP` through its :math:`\bar\alpha_k`.
+  its ``path`` is the :class:`~unigen.paths.InterpolatedVP` through its :math:`\bar\alpha_k`.
 
-The two linear grids are close but not equal. :class:`~unigen.schedules.LinearVP` has
+The two linear grids are close but not equal. :class:`~unigen.paths.LinearVP` has
 :math:`\alpha_t^2 = \exp(-\int_0^t \beta(s)\,ds)`, so its grid's betas are
 :math:`1 - \exp(-\int_{t_{k-1}}^{t_k}\beta)`; Ho et al.'s :math:`\bar\alpha_k = \prod_{j\le k}(1 - \beta_j)`
 differs from :math:`\exp(-\sum_j \beta_j)` because :math:`\log(1-\beta) \ne -\beta`. At ``T = 1000``:
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .schedules import CosineVP, GaussianPath, InterpolatedVP, LinearVP
+from .paths import CosineVP, GaussianPath, InterpolatedVP, LinearVP
 
 __all__ = ["DiscreteSchedule", "discretize", "respace", "ddpm_linear", "linear_vp_grid", "ddpm_cosine"]
 

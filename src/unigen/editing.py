@@ -25,7 +25,7 @@ import numbers
 import torch
 
 from . import ddpm
-from .schedules import DiscreteSchedule, respace
+from .discrete_time import DiscreteSchedule, respace
 from .utils import check_in, check_tensor
 
 __all__ = ["step_of", "truncate", "sdedit", "ddim_invert", "class_swap", "outpaint_mask", "render_strokes"]

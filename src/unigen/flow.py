@@ -41,7 +41,7 @@ from .losses import gaussian_loss, uniform_times
 from .outputs import NLL, SampleOutput
 from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
                                 velocity_from_eps_x0)
-from .schedules import GaussianPath, LinearPath, check_path
+from .paths import GaussianPath, LinearPath, check_path
 from .utils import check_callable, check_in, check_tensor, expand_like
 
 __all__ = [

@@ -38,7 +38,7 @@ import torch
 
 from .parameterizations import (DIFFUSION_PARAMETERIZATIONS, PARAMETERIZATIONS, score_from_eps,
                                 target as diffusion_target, velocity_from_eps_x0)
-from .schedules import GaussianPath, PathCoefficients, check_path
+from .paths import GaussianPath, PathCoefficients, check_path
 from .utils import check_callable, check_in, check_tensor, expand_like
 
 __all__ = ["gaussian_loss", "uniform_times", "regression_target"]

@@ -13,7 +13,7 @@ Introduced in *DDIM and fast sampling* (ε, :math:`x_0`, v) and *Flow matching* 
 """
 from __future__ import annotations
 
-from .schedules import PathCoefficients
+from .paths import PathCoefficients
 from .utils import check_in, expand_like
 
 __all__ = [

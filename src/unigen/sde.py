@@ -45,7 +45,7 @@ from .likelihood import (LogLikelihood, divergence_exact, divergence_hutchinson,
                          velocity_log_likelihood)
 from .outputs import NLL, SampleOutput
 from .parameterizations import score_from_eps
-from .schedules import GaussianPath, GeometricVE, LinearVP
+from .paths import GaussianPath, GeometricVE, LinearVP
 from .utils import check_in, check_positive, check_tensor, expand_like
 
 __all__ = [

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from ..likelihood import log_normal_mass
-from ..schedules import GaussianPath
+from ..paths import GaussianPath
 from ..utils import check_tensor
 
 __all__ = ["grid_posterior_mean", "GridDenoiser"]
