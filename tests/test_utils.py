@@ -99,3 +99,10 @@ def test_evaluating_restores_each_submodule_mode():
     fn = lambda x: x  # noqa: E731  a plain function passes through
     with utils.evaluating(fn) as f:
         assert f is fn
+
+
+def test_gaussian_noise_draws_on_the_generator_and_lands_like_the_data():
+    like = torch.zeros(3, dtype=torch.float64)
+    a = utils.gaussian_noise((4, 2), torch.Generator().manual_seed(0), like)
+    b = torch.randn((4, 2), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert a.dtype == torch.float64 and torch.equal(a, b)

@@ -34,7 +34,7 @@ from . import ddpm, flow
 from .ddpm import SampleOutput
 from .paths import GaussianPath, check_path
 from .sde import SDE
-from .utils import check_callable, check_in, check_positive, check_tensor, expand_like
+from .utils import check_callable, check_in, check_positive, check_tensor, expand_like, gaussian_noise
 
 __all__ = ["skip_out", "ConsistencyModel", "teacher_step", "cd_loss", "ct_loss", "sample",
            "TEACHER_METHODS", "DISTANCES", "build_for_recipe", "train_for_recipe"]
@@ -222,7 +222,7 @@ def cd_loss(model: Callable, x0: torch.Tensor, teacher: Callable, path: Gaussian
     times = _check_loss_inputs(model, x0, path, times, target, distance)
     check_callable("teacher", teacher)
     t_n, t_next = _pair_times(times, x0, generator)
-    eps = ddpm._randn(x0.shape, generator, x0)
+    eps = gaussian_noise(x0.shape, generator, x0)
     x_next, _ = flow.conditional_path(path, x0, eps, t_next)
     x_n = teacher_step(teacher, x_next, t_next, t_n, path, parameterization=parameterization,
                        method=method, clip_x0=clip_x0)
@@ -245,7 +245,7 @@ def ct_loss(model: Callable, x0: torch.Tensor, path: GaussianPath, times: torch.
     """
     times = _check_loss_inputs(model, x0, path, times, target, distance)
     t_n, t_next = _pair_times(times, x0, generator)
-    eps = ddpm._randn(x0.shape, generator, x0)
+    eps = gaussian_noise(x0.shape, generator, x0)
     x_next, _ = flow.conditional_path(path, x0, eps, t_next)
     x_n, _ = flow.conditional_path(path, x0, eps, t_n)
     with torch.no_grad():
@@ -285,7 +285,7 @@ def sample(model: Callable, shape=None, times: Sequence[float] = (1.0,), *, path
     trajectory = [x0.cpu()]
     for tau in times[1:]:
         a, s = (float(c) for c in path(torch.tensor(float(tau), dtype=torch.float64))[:2])
-        x = a * x0 + s * ddpm._randn(x0.shape, generator, x0)
+        x = a * x0 + s * gaussian_noise(x0.shape, generator, x0)
         x0 = model(x, tau)
         trajectory.append(x0.cpu())
     return SampleOutput(x=x0, nfe=len(times), trajectory=torch.stack(trajectory) if return_trajectory else None)

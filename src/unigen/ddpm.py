@@ -33,8 +33,8 @@ from .parameterizations import (DIFFUSION_PARAMETERIZATIONS as PARAMETERIZATIONS
                                 v_from_eps_x0, x0_from_eps)
 from .losses import gaussian_loss
 from .discrete_time import DiscreteSchedule, respace
-from .paths import PathCoefficients
-from .utils import check_in, check_positive, check_tensor, expand_like
+from .paths import PathCoefficients, noised
+from .utils import check_in, check_positive, check_tensor, expand_like, gaussian_noise
 
 __all__ = [
     "loss", "sample", "nll", "SAMPLERS",
@@ -45,12 +45,6 @@ __all__ = [
     "ddpm_loss", "step_times", "predict", "ddpm_step", "ddim_step",
     "SampleOutput", "ddpm_sample", "ddim_sample", "inpaint", "nll_bound",
 ]
-
-def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise of ``shape`` drawn with ``generator`` (on its device), moved to ``like``'s device/dtype."""
-    device = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
-
 
 def _check_schedule(schedule):
     if not isinstance(schedule, DiscreteSchedule):
@@ -85,11 +79,11 @@ def q_sample(x0: torch.Tensor, k, schedule: DiscreteSchedule, eps: torch.Tensor 
         raise ValueError("x0 must have a batch dimension")
     k = _steps_tensor(k, x0, schedule)
     if eps is None:
-        eps = _randn(x0.shape, generator, x0)
+        eps = gaussian_noise(x0.shape, generator, x0)
     elif not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
         raise ValueError(f"eps must be a tensor of shape {tuple(x0.shape)}")
     alpha_t, sigma_t = schedule.coefficients(k, x0)
-    return expand_like(alpha_t, x0) * x0 + expand_like(sigma_t, x0) * eps
+    return noised(x0, eps, alpha_t, sigma_t)
 
 
 def q_posterior_mean_variance(x0: torch.Tensor, x_t: torch.Tensor, k, schedule: DiscreteSchedule):
@@ -291,7 +285,7 @@ def _start(shape, x_T, generator, device, dtype) -> torch.Tensor:
         return check_tensor("x_T", x_T, floating=True).to(device)
     if not isinstance(shape, (tuple, list, torch.Size)) or len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (B, ...) with positive sizes, got {shape!r}")
-    return _randn(tuple(shape), generator, torch.empty(0, dtype=dtype, device=device))
+    return gaussian_noise(tuple(shape), generator, torch.empty(0, dtype=dtype, device=device))
 
 
 def _check_known_mask(known, mask, x):
@@ -335,13 +329,13 @@ def _reverse(model, shape, schedule, update, *, steps, parameterization, clip_x0
             eps, x0, n = predict(model, x, k, schedule, parameterization=parameterization, clip_x0=clip_x0, y=y,
                                  guidance_scale=guidance_scale, null_label=null_label)
             nfe += n
-            x_prev = update(x, eps, x0, k, schedule, _randn(x.shape, generator, x))
+            x_prev = update(x, eps, x0, k, schedule, gaussian_noise(x.shape, generator, x))
             if known is not None:  # replace the known pixels by the data noised to step k-1
                 known_prev = q_sample(known, k - 1, schedule, generator=generator)
                 x_prev = mask * known_prev + (1 - mask) * x_prev
             if r < resample - 1 and k > 1:  # RePaint: go back to step k and denoise again
                 beta = schedule.beta[k].to(x)
-                x = (1 - beta).sqrt() * x_prev + beta.sqrt() * _randn(x.shape, generator, x)
+                x = (1 - beta).sqrt() * x_prev + beta.sqrt() * gaussian_noise(x.shape, generator, x)
             else:
                 break
         x = x_prev

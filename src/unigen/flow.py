@@ -41,8 +41,8 @@ from .losses import gaussian_loss, uniform_times
 from .outputs import NLL, SampleOutput
 from .parameterizations import (PARAMETERIZATIONS, eps_x0_from_velocity, from_velocity, to_velocity,
                                 velocity_from_eps_x0)
-from .paths import GaussianPath, LinearPath, check_path
-from .utils import check_callable, check_in, check_tensor, expand_like
+from .paths import GaussianPath, LinearPath, check_path, noised
+from .utils import check_callable, check_in, check_tensor, expand_like, gaussian_noise
 
 __all__ = [
     "loss", "nll",
@@ -88,8 +88,8 @@ def conditional_path(path: GaussianPath, x0: torch.Tensor, noise: torch.Tensor, 
     if noise.shape != x0.shape or x0.dim() < 2:
         raise ValueError(f"x0 and noise must share a shape (B, ...), got {tuple(x0.shape)} "
                          f"and {tuple(noise.shape)}")
-    a, s, da, ds = (expand_like(c, x0) for c in path(_times(t, x0)))
-    return a * x0 + s * noise, da * x0 + ds * noise
+    a, s, da, ds = path(_times(t, x0))
+    return noised(x0, noise, a, s), velocity_from_eps_x0(noise, x0, da, ds)
 
 
 def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None, *,
@@ -114,9 +114,7 @@ def cfm_loss(model: Callable, x0: torch.Tensor, path: GaussianPath | None = None
     if velocity is not None:
         check_callable("velocity", velocity)
     if noise is None:
-        gen_device = generator.device if generator is not None else x0.device
-        noise = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype)
-        noise = noise.to(x0.device)
+        noise = gaussian_noise(x0.shape, generator, x0)
     return gaussian_loss(model, x0, uniform_times(path, t_eps), parameterization="velocity",
                          noise=noise, target=velocity, generator=generator)
 

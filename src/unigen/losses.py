@@ -38,8 +38,8 @@ import torch
 
 from .parameterizations import (DIFFUSION_PARAMETERIZATIONS, PARAMETERIZATIONS, score_from_eps,
                                 target as diffusion_target, velocity_from_eps_x0)
-from .paths import GaussianPath, PathCoefficients, check_path
-from .utils import check_callable, check_in, check_tensor, expand_like
+from .paths import GaussianPath, PathCoefficients, check_path, noised
+from .utils import check_callable, check_in, check_tensor, expand_like, gaussian_noise
 
 __all__ = ["gaussian_loss", "uniform_times", "regression_target"]
 
@@ -79,8 +79,7 @@ def regression_target(x0: torch.Tensor, eps: torch.Tensor, coefficients: PathCoe
 
 def _noise(x0, noise, generator) -> torch.Tensor:
     if noise is None:
-        gen_device = generator.device if generator is not None else x0.device
-        return torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
+        return gaussian_noise(x0.shape, generator, x0)
     check_tensor("noise", noise, floating=True)
     if noise.shape != x0.shape:
         raise ValueError(f"x0 and noise must share a shape (B, ...), got {tuple(x0.shape)} "
@@ -116,7 +115,7 @@ def gaussian_loss(model: Callable, x0: torch.Tensor, times: Callable, *, paramet
         check_callable("weighting", weighting)
     t, coefficients = times(x0.shape[0], generator, x0)
     eps = _noise(x0, noise, generator)
-    x_t = expand_like(coefficients[0], x0) * x0 + expand_like(coefficients[1], x0) * eps
+    x_t = noised(x0, eps, coefficients[0], coefficients[1])
     goal = (regression_target(x0, eps, coefficients, parameterization) if target is None
             else check_callable("target", target)(x_t, t))
     sq = (model(x_t, t) - goal).square()

@@ -41,12 +41,21 @@ from typing import NamedTuple
 
 import torch
 
-from .utils import check_positive, check_tensor, expand_like
+from .utils import check_positive, check_tensor, expand_like, gaussian_noise
 
 __all__ = [
     "PathCoefficients", "GaussianPath", "VariancePreserving", "LinearVP", "CosineVP", "LinearPath",
-    "GeometricVE", "InterpolatedVP", "check_path",
+    "GeometricVE", "InterpolatedVP", "check_path", "noised",
 ]
+
+def noised(x0: torch.Tensor, eps: torch.Tensor, alpha_t, sigma_t) -> torch.Tensor:
+    r""":math:`x_t = \alpha_t x_0 + \sigma_t\varepsilon`, with one coefficient per example (or a number).
+
+    The one place the book's forward process is written: the paths, DDPM's ``q_sample``, the
+    Gaussian loss and the flow's conditional path all call it.
+    """
+    return expand_like(alpha_t, x0) * x0 + expand_like(sigma_t, x0) * eps
+
 
 class PathCoefficients(NamedTuple):
     r"""The coefficients of a Gaussian path at times ``t``: :math:`(\alpha_t, \sigma_t, \dot\alpha_t, \dot\sigma_t)`.
@@ -153,11 +162,10 @@ class GaussianPath:
         t = torch.as_tensor(t, dtype=x0.dtype, device=x0.device)
         t = t.expand(len(x0)) if t.dim() == 0 else t
         if eps is None:
-            gen_device = generator.device if generator is not None else x0.device
-            eps = torch.randn(x0.shape, generator=generator, device=gen_device, dtype=x0.dtype).to(x0.device)
+            eps = gaussian_noise(x0.shape, generator, x0)
         elif not isinstance(eps, torch.Tensor) or eps.shape != x0.shape:
             raise ValueError(f"eps must be a tensor of x0's shape {tuple(x0.shape)}")
-        return expand_like(self.alpha(t), x0) * x0 + expand_like(self.sigma(t), x0) * eps, eps
+        return noised(x0, eps, self.alpha(t), self.sigma(t)), eps
 
     @property
     def prior_std(self) -> float:

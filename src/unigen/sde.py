@@ -46,7 +46,7 @@ from .likelihood import (LogLikelihood, divergence_exact, divergence_hutchinson,
 from .outputs import NLL, SampleOutput
 from .parameterizations import score_from_eps
 from .paths import GaussianPath, GeometricVE, LinearVP
-from .utils import check_in, check_positive, check_tensor, expand_like
+from .utils import check_in, check_positive, check_tensor, expand_like, gaussian_noise
 
 __all__ = [
     "loss", "sample", "nll", "SAMPLERS",
@@ -183,11 +183,6 @@ def _check_score(score):
     return score
 
 
-def _randn(shape, generator, like: torch.Tensor) -> torch.Tensor:
-    device = generator.device if generator is not None else like.device
-    return torch.randn(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
-
-
 # ---- score functions ----------------------------------------------------------------------------
 
 def mixture_score(mixture, sde: SDE) -> Callable:
@@ -298,7 +293,7 @@ def langevin(score: Callable, x: torch.Tensor, step_size: float, n_steps: int, *
         raise ValueError(f"n_steps must be a positive int, got {n_steps!r}")
     traj = [x.detach().cpu()] if return_trajectory else None
     for _ in range(n_steps):
-        x = x + step_size * score(x) + math.sqrt(2 * step_size) * _randn(x.shape, generator, x)
+        x = x + step_size * score(x) + math.sqrt(2 * step_size) * gaussian_noise(x.shape, generator, x)
         if return_trajectory:
             traj.append(x.detach().cpu())
     return SampleOutput(x=x, nfe=n_steps, trajectory=torch.stack(traj) if return_trajectory else None)
@@ -334,7 +329,7 @@ def annealed_langevin(score: Callable, x: torch.Tensor, path: GaussianPath, leve
         eps_i = step_size * (s_i / sigmas[-1].item()) ** 2
         t = torch.full((B,), t_i, dtype=x.dtype, device=x.device)
         for _ in range(n_steps):
-            x = x + eps_i * score(x, t) + math.sqrt(2 * eps_i) * _randn(x.shape, generator, x)
+            x = x + eps_i * score(x, t) + math.sqrt(2 * eps_i) * gaussian_noise(x.shape, generator, x)
         if return_trajectory:
             traj.append(x.detach().cpu())
     return SampleOutput(x=x, nfe=n_steps * len(levels),
@@ -464,13 +459,13 @@ def pc_sample(sde: SDE, score: Callable, shape=None, steps: int = 250, *, correc
         t = ts[n].expand(B)
         for _ in range(corrector_steps):
             s = score(x, t)
-            z = _randn(x.shape, generator, x)
+            z = gaussian_noise(x.shape, generator, x)
             step = corrector_step_size(s, z, snr, a_corr[n])
             x = x + step * s + (2 * step).sqrt() * z
         h = ts[n + 1] - ts[n]
         x = x + h * drift(x, t)
         if n < steps - 1:
-            x = x + expand_like(sde.diffusion(t), x) * h.abs().sqrt() * _randn(x.shape, generator, x)
+            x = x + expand_like(sde.diffusion(t), x) * h.abs().sqrt() * gaussian_noise(x.shape, generator, x)
         if return_trajectory:
             traj.append(x.detach().cpu())
     return SampleOutput(x=x, nfe=steps * (1 + corrector_steps),

@@ -15,6 +15,7 @@ import torch
 __all__ = [
     "seed_everything", "get_device", "expand_like", "scale", "pick",
     "project_dir", "check_tensor", "check_positive", "check_in", "check_callable", "evaluating",
+    "gaussian_noise",
 ]
 
 SCALES = ("default", "large")
@@ -149,6 +150,13 @@ def check_callable(name: str, fn):
     if not callable(fn):
         raise ValueError(f"{name} must be callable as {name}(x, t), got {type(fn).__name__}")
     return fn
+
+
+def gaussian_noise(shape, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise of ``shape``, drawn with ``generator`` on the generator's own device, then
+    moved to ``like``'s device in ``like``'s dtype: the same draws on any device the data sits on."""
+    device = generator.device if generator is not None else like.device
+    return torch.randn(shape, generator=generator, device=device, dtype=like.dtype).to(like.device)
 
 
 @contextmanager
