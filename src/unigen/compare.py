@@ -97,21 +97,23 @@ class Run:
 
 
 def evaluate(p: Paradigm, data: Dataset, model, *, n_samples: int, n_eval: int,
-             generator: torch.Generator | None = None, steps: int | None = None) -> Row:
-    """Quality ratio, NFE and sampling time of a model and, at the default sampler setting
-    (``steps=None``), its NLL in nats per dimension on ``n_eval`` test examples, with its kind."""
+             generator: torch.Generator | None = None, steps: int | None = None) -> SweepPoint:
+    """Quality ratio, NFE and sampling time of a model at the sampler setting ``steps`` (a
+    :class:`SweepPoint`); at the default setting (``steps=None``) a :class:`Row` that also holds
+    the NLL in nats per dimension on ``n_eval`` test examples, with its kind."""
     with utils.evaluating(model):
         start = time.perf_counter()
         with torch.no_grad():
             out = p.sample(data, model, n_samples, steps=steps, generator=generator)
-        sample_seconds = time.perf_counter() - start
-        row = Row(out.nfe, 1000 * sample_seconds / n_samples,
-                  metrics.quality_ratio(out.x, data, generator), steps=steps)
-        if steps is None:
-            x_eval = data.test[:n_eval]
-            nll = p.nll(data, model, x_eval, generator=generator)
-            if nll is not None:
-                row.nll, row.nll_kind = nll.per_dim(data.dims(x_eval)), nll.kind
+        scores = (out.nfe, 1000 * (time.perf_counter() - start) / n_samples,
+                  metrics.quality_ratio(out.x, data, generator))
+        if steps is not None:
+            return SweepPoint(*scores, steps=steps)
+        row = Row(*scores)
+        x_eval = data.test[:n_eval]
+        nll = p.nll(data, model, x_eval, generator=generator)
+        if nll is not None:
+            row.nll, row.nll_kind = nll.per_dim(data.dims(x_eval)), nll.kind
     return row
 
 
@@ -271,9 +273,7 @@ def _run_one(p: Paradigm, data: Dataset, budget: int, n_samples: int, n_eval: in
     row.capabilities = dict(p.capabilities)
     r = Run(p, data, model, hist, row)
     if sweep and data.name in SWEEP_DATASETS:
-        for k in p.steps_options:
-            s = scored(k)
-            r.sweep.append(SweepPoint(s.nfe, s.sample_ms, s.quality_ratio, k))
+        r.sweep = [scored(k) for k in p.steps_options]
     return r
 
 
