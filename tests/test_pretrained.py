@@ -47,3 +47,24 @@ def test_class_conditional_recipe_trains_with_labels(tmp_path):
     file = pretrained.save("cfg_digits_unet", model, hist.seconds, file=tmp_path / "c.pt")
     loaded, _ = pretrained.load("cfg_digits_unet", file=file)
     torch.testing.assert_close(loaded(x, t, y), model(x, t, y))
+
+
+def test_digit_recipes_keep_their_best_weights_by_validation(monkeypatch):
+    """Every recipe trained on the digits evaluates on the validation split (with labels when the
+    recipe is class-conditional); ``patience`` reaches ``train.train``, and is refused for a recipe
+    without a validation split."""
+    for name in ("ddim_digits_unet", "cfg_digits_unet", "cm_digits_unet"):
+        assert pretrained.RECIPES[name]["val"] == "digits/val"
+    plain = pretrained.validation(pretrained.RECIPES["ddim_digits_unet"], patience=3)
+    assert plain["val_data"].shape[1:] == (1, 8, 8) and plain["patience"] == 3
+    x, y = pretrained.validation(pretrained.RECIPES["cfg_digits_unet"])["val_data"]
+    assert len(x) == len(y) and y.max() <= 9
+    assert pretrained.validation(pretrained.RECIPES["tool_word_problems_ar"]) == {}
+    with pytest.raises(ValueError, match="patience"):
+        pretrained.train_recipe("tool_word_problems_ar", steps=2, patience=3, progress=False)
+    with pytest.raises(ValueError, match="validation split"):
+        pretrained.validation(dict(pretrained.RECIPES["ddim_digits_unet"], val="digits/nope"))
+    every = dict(pretrained.RECIPES["ddim_digits_unet"], eval_every=2)
+    monkeypatch.setitem(pretrained.RECIPES, "ddim_digits_unet", every)
+    _, hist = pretrained.train_recipe("ddim_digits_unet", steps=4, progress=False)
+    assert hist.val_steps == [2, 4] and hist.best_step in (2, 4)

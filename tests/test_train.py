@@ -143,6 +143,38 @@ def test_early_stopping_bad_input():
         train.train(model, loss, data, steps=5, val_data=[1, 2], progress=False)
 
 
+def test_a_noisy_validation_loss_sees_the_same_noise_at_every_evaluation():
+    """A loss with a ``generator`` keyword is validated with one fixed draw: a model whose weights
+    never change (a step of 1e-30 is lost in float32) gets the same validation loss every time, although the training calls
+    (default generator) keep drawing fresh noise. A loss without the keyword is called as before."""
+    train_gen = torch.Generator().manual_seed(1)
+    calls = []
+
+    def noisy(m, x, generator=train_gen):
+        calls.append(generator is train_gen)
+        noise = torch.randn(x.shape, generator=generator)
+        return (m(x + noise) - x).square().mean()
+
+    model = torch.nn.Linear(2, 2)
+    data, val = torch.randn(64, 2), torch.randn(128, 2)
+    hist = train.train(model, noisy, data, steps=40, lr=1e-30, batch_size=16, progress=False,
+                       val_data=val, eval_every=10)
+    assert len(hist.val_losses) == 4 and max(hist.val_losses) == min(hist.val_losses)
+    assert calls.count(False) == 4 and calls.count(True) == 40   # 4 evaluations, 40 training steps
+    assert len(set(hist.losses)) == 40                              # training noise kept changing
+    unseeded = train.train(model, lambda m, x: noisy(m, x), data, steps=40, lr=1e-30,
+                           batch_size=16, progress=False, val_data=val, eval_every=10)
+    assert len(set(unseeded.val_losses)) == 4                       # without it: a new draw each time
+
+
+def test_the_last_step_is_always_a_candidate():
+    """A budget that is not a multiple of ``eval_every`` still evaluates its final weights."""
+    model, loss, data, val = _overfitting_problem()
+    hist = train.train(model, loss, data, steps=50, lr=1e-3, batch_size=32, progress=False,
+                       val_data=val, eval_every=20)
+    assert hist.val_steps == [20, 40, 50]
+
+
 def _lr_per_step(steps, **kw):
     """The learning rate of each step, read off a loss with constant gradient: Adam then moves
     the weight by exactly the learning rate per step."""

@@ -20,7 +20,8 @@ def main() -> None:
     for name in names:
         model, hist = pretrained.train_recipe(name)
         file = pretrained.save(name, model, hist.seconds)
-        print(f"{name}: {hist.steps} steps in {hist.seconds:.0f} s -> {file}")
+        kept = f", weights of step {hist.best_step} kept" if hist.best_step else ""
+        print(f"{name}: {hist.steps} steps in {hist.seconds:.0f} s{kept} -> {file}")
 
 
 if __name__ == "__main__":

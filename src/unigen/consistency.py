@@ -302,12 +302,15 @@ def build_for_recipe(recipe: dict, device="cpu") -> ConsistencyModel:
     return ConsistencyModel(net, path, sigma_data=recipe["sigma_data"]).to(device)
 
 
-def train_for_recipe(name: str, recipe: dict, steps: int | None = None, device=None, progress: bool = True):
+def train_for_recipe(name: str, recipe: dict, steps: int | None = None, device=None, progress: bool = True,
+                     patience: int | None = None):
     r"""Consistency distillation of a digit U-Net from the recipe's teacher (:func:`unigen.pretrained.load`).
 
     The student's U-Net starts from the teacher's weights; the teacher steps by DDIM on the grid
     :math:`t_n = n\,t_{\max}/N` with :math:`\hat x_0` clipped to [-1, 1]; the target is the student
-    itself under a stop-gradient. Returns ``(model, history)``, the model being the EMA copy.
+    itself under a stop-gradient. With the recipe's validation split, the weights with the lowest
+    distillation loss on it are kept (:func:`unigen.pretrained.validation`, with ``patience``).
+    Returns ``(model, history)``, the model being the EMA copy.
     """
     from . import pretrained, train, utils
     from .data import digits
@@ -318,10 +321,10 @@ def train_for_recipe(name: str, recipe: dict, steps: int | None = None, device=N
     times = torch.linspace(0.0, recipe["t_max"], recipe["N"] + 1, dtype=torch.float64)
     x, _ = digits.load("train")
 
-    def loss_fn(m, x0):
+    def loss_fn(m, x0, generator=gen):
         return cd_loss(m, x0, teacher, m.path, times, parameterization="eps", method="ddim",
-                       clip_x0=1.0, distance=recipe["distance"], generator=gen)
+                       clip_x0=1.0, distance=recipe["distance"], generator=generator)
     hist = train.train(model, loss_fn, x, steps=steps or recipe["steps"], batch_size=recipe["batch_size"],
                        lr=recipe["lr"], ema_decay=recipe["ema_decay"], generator=gen, device=device,
-                       progress=progress, desc=name)
+                       progress=progress, desc=name, **pretrained.validation(recipe, patience))
     return hist.ema, hist

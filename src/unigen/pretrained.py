@@ -26,25 +26,30 @@ from . import ar, ddpm, masked, schedules, train, utils
 from .data import digits, tasks
 from .nn import transformer, unet
 
-__all__ = ["RECIPES", "PROVIDERS", "all_recipes", "path", "build", "word_problem_data", "train_recipe", "save", "load"]
+__all__ = ["RECIPES", "PROVIDERS", "all_recipes", "path", "build", "word_problem_data", "validation",
+           "train_recipe", "save", "load"]
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
-# name -> settings. The settings are stored in the checkpoint and compared on load.
+# name -> settings. The settings are stored in the checkpoint and compared on load. A recipe with a
+# ``val`` split trains with early stopping (``train.train(val_data=...)``): it evaluates the loss on
+# that split every ``eval_every`` steps and keeps the weights with the lowest value, so a longer run
+# (``UNIGEN_SCALE=large``, with ``patience``) cannot return a model that memorised the training digits.
 RECIPES = {
     "ddim_digits_unet": dict(model="UNet", channels=16, schedule="ddpm_cosine", T=1000, data="digits/train",
-                             steps=2400, batch_size=128, lr=2e-3, ema_decay=0.995, seed=0),
+                             steps=2400, batch_size=128, lr=2e-3, ema_decay=0.995, seed=0,
+                             val="digits/val", eval_every=200),
     # Editing: the class-conditional U-Net of the image-diffusion chapter, trained longer, with the
     # label dropped 10% of the time so that classifier-free guidance works
     "cfg_digits_unet": dict(model="UNet", channels=16, n_classes=10, p_uncond=0.1, schedule="ddpm_cosine",
                             T=1000, data="digits/train", steps=4000, batch_size=128, lr=2e-3,
-                            ema_decay=0.995, seed=0),
+                            ema_decay=0.995, seed=0, val="digits/val", eval_every=200),
     # Consistency models: a consistency model distilled from the DDIM chapter's U-Net (the same size,
     # started from the teacher's weights), trained by unigen.consistency.train_for_recipe
     "cm_digits_unet": dict(module="consistency", model="UNet", channels=16, teacher="ddim_digits_unet",
                            schedule="ddpm_cosine", T=1000, N=40, t_max=0.995, sigma_data=0.5,
                            distance="l2", data="digits/train", steps=4000, batch_size=128, lr=1e-3,
-                           ema_decay=0.995, seed=0),
+                           ema_decay=0.995, seed=0, val="digits/val", eval_every=200),
     # Where each family wins: a character-level AR model of word problems with calculator calls,
     # and a masked diffusion model of the same texts (the same transformer, bidirectional)
     "tool_word_problems_ar": dict(model="Transformer", causal=True, vocab_size=tasks.WORD_VOCAB,
@@ -125,14 +130,33 @@ def _train_transformer(name: str, r: dict, steps, device, progress):
     return model.eval(), hist
 
 
-def train_recipe(name: str, steps: int | None = None, device=None, progress: bool = True):
+def validation(recipe: dict, patience: int | None = None) -> dict:
+    """The early-stopping arguments of ``train.train`` for ``recipe``: empty without a ``val`` split;
+    otherwise ``val_data`` (with labels for a class-conditional recipe), ``eval_every`` and
+    ``patience`` (None: keep the best weights but train the whole budget)."""
+    if "val" not in recipe:
+        return {}
+    if recipe["val"] != "digits/val":
+        raise ValueError(f"unknown validation split {recipe['val']!r}")
+    x, y = digits.load("val")
+    return dict(val_data=(x, y) if recipe.get("n_classes") else x, eval_every=recipe["eval_every"],
+                patience=patience)
+
+
+def train_recipe(name: str, steps: int | None = None, device=None, progress: bool = True,
+                 patience: int | None = None):
     """Train recipe ``name`` (``steps`` overrides the recipe's, e.g. for a quick test).
 
+    ``patience``: for a recipe with a validation split, stop after that many evaluations without
+    improvement (the chapters pass it with their larger ``UNIGEN_SCALE=large`` budgets).
     Returns ``(model, history)``: for a U-Net the EMA copy, the model that is saved and used.
     """
     r = _recipe(name)
+    if patience is not None and "val" not in r:
+        raise ValueError(f"recipe {name!r} has no validation split, so patience must be None")
     if _module(r) is not None:
-        return _module(r).train_for_recipe(name, r, steps, device, progress)
+        extra = {} if patience is None else {"patience": patience}  # only recipes with a val split
+        return _module(r).train_for_recipe(name, r, steps, device, progress, **extra)
     if r["model"] == "Transformer":
         return _train_transformer(name, r, steps, device, progress)
     gen = utils.seed_everything(r["seed"])
@@ -142,17 +166,18 @@ def train_recipe(name: str, steps: int | None = None, device=None, progress: boo
     if r.get("n_classes"):               # class-conditional, with the label dropped p_uncond of the time
         data = (x, y)
 
-        def loss_fn(m, batch):
+        def loss_fn(m, batch, generator=gen):   # (the keyword: the same noise at each validation)
             return ddpm.ddpm_loss(m, batch[0], grid, y=batch[1], p_uncond=r["p_uncond"],
-                                  null_label=r["n_classes"], generator=gen)
+                                  null_label=r["n_classes"], generator=generator)
     else:
         data = x
 
-        def loss_fn(m, xb):
-            return ddpm.ddpm_loss(m, xb, grid, generator=gen)
+        def loss_fn(m, xb, generator=gen):
+            return ddpm.ddpm_loss(m, xb, grid, generator=generator)
     hist = train.train(model, loss_fn, data,
                        steps=steps or r["steps"], batch_size=r["batch_size"], lr=r["lr"],
-                       ema_decay=r["ema_decay"], generator=gen, device=device, progress=progress, desc=name)
+                       ema_decay=r["ema_decay"], generator=gen, device=device, progress=progress, desc=name,
+                       **validation(r, patience))
     return hist.ema, hist
 
 

@@ -7,6 +7,7 @@ supplies ``loss_fn(model, batch) -> scalar``; the loop is shared, so a
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -63,7 +64,17 @@ class History:
 
 class _EarlyStopping:
     """Evaluate on held-out data every ``every`` steps, keep the best weights, stop after ``patience``
-    evaluations without improvement (never, if ``patience`` is None)."""
+    evaluations without improvement (never, if ``patience`` is None).
+
+    A loss that draws noise (a diffusion or flow loss: random times, noise, dropped labels) would give
+    a validation curve that moves with the draw as well as with the weights, and the "best" weights
+    would partly be the luckiest draw. So when ``loss_fn`` accepts a ``generator`` keyword, every
+    evaluation passes a fresh generator seeded ``VAL_SEED``: each evaluation sees the same times and
+    the same noise, and the curve moves only with the weights (common random numbers). Training
+    calls ``loss_fn(model, batch)`` as always, so its default generator is untouched.
+    """
+
+    VAL_SEED = 0
 
     def __init__(self, loss_fn, val_data, every: int, patience: int | None, device):
         if not isinstance(every, int) or every < 1:
@@ -77,15 +88,25 @@ class _EarlyStopping:
                       else val_data.to(device))
         self.loss_fn, self.every, self.patience = loss_fn, every, patience
         self.best, self.best_state, self.waited = math.inf, None, 0
+        self.seeded = _takes_generator(loss_fn)
 
-    def __call__(self, scored: torch.nn.Module, trained: torch.nn.Module, hist: History) -> bool:
-        """Evaluate ``scored`` if it is time; return True when training should stop."""
-        if hist.steps % self.every:
+    def loss(self, model: torch.nn.Module) -> float:
+        """The validation loss of ``model``, with the same noise at every call if the loss draws any."""
+        with torch.no_grad():
+            if self.seeded:
+                fresh = torch.Generator().manual_seed(self.VAL_SEED)
+                return float(self.loss_fn(model, self.batch, generator=fresh))
+            return float(self.loss_fn(model, self.batch))
+
+    def __call__(self, scored: torch.nn.Module, trained: torch.nn.Module, hist: History,
+                 last: bool = False) -> bool:
+        """Evaluate ``scored`` if it is time (every ``every`` steps, and after the ``last`` step, so
+        that the final weights are always among the candidates); return True to stop training."""
+        if hist.steps % self.every and not last:
             return False
         was_training = scored.training
         scored.eval()
-        with torch.no_grad():
-            value = float(self.loss_fn(scored, self.batch))
+        value = self.loss(scored)
         scored.train(was_training)
         hist.val_steps.append(hist.steps)
         hist.val_losses.append(value)
@@ -102,6 +123,17 @@ class _EarlyStopping:
         if self.best_state is not None:
             trained.load_state_dict(self.best_state[0])
             scored.load_state_dict(self.best_state[1])
+
+
+def _takes_generator(fn) -> bool:
+    """Whether ``fn`` can be called with a ``generator=`` keyword."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return ("generator" in params and params["generator"].kind in kinds) or any(
+        p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
 def batches(data, batch_size: int, generator: torch.Generator | None = None):
@@ -146,10 +178,13 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
         steps / seconds: the budget. Give at least one; with both, whichever ends first.
         ema_decay: if set, keep an :class:`EMA` copy, returned as ``history.ema``.
         device: where batches go (default: the model's device).
-        val_data: held-out data. Every ``eval_every`` steps ``loss_fn`` is evaluated on all of it (the
-            EMA model if there is one), and at the end the weights with the lowest validation loss are
+        val_data: held-out data. Every ``eval_every`` steps, and after the last step, ``loss_fn`` is
+            evaluated on all of it (the EMA model if there is one), and at the end the weights with the lowest validation loss are
             put back: a model that starts to overfit a small dataset returns its best state, not its
             last. With ``patience``, training stops after that many evaluations without improvement.
+            If ``loss_fn`` takes a ``generator`` keyword (write ``def loss(m, x, generator=gen)``),
+            every evaluation draws the same noise from a fresh seeded generator, so the validation
+            curve follows the weights and not the draw; training still uses the default.
 
     The learning rate rises linearly over ``warmup_steps`` (``lr * (step + 1) / warmup_steps``),
     then follows a cosine decay over the rest of a step budget; under a pure time budget it stays
@@ -176,9 +211,8 @@ def train(model: torch.nn.Module, loss_fn, data, *, steps: int | None = None, se
             _budget_lr(opt, lr, hist.steps, steps, time.perf_counter() - start, seconds,
                        warmup_steps)
         elapsed = time.perf_counter() - start
-        if stopper and stopper(ema.model if ema else model, model, hist):
-            break
-        if (steps and hist.steps >= steps) or (seconds and elapsed >= seconds):
+        done = bool((steps and hist.steps >= steps) or (seconds and elapsed >= seconds))
+        if (stopper and stopper(ema.model if ema else model, model, hist, last=done)) or done:
             break
     return _finish(model, bar, stopper, ema, hist, start)
 
