@@ -53,7 +53,7 @@ def test_digit_recipes_keep_their_best_weights_by_validation(monkeypatch):
     """Every recipe trained on the digits evaluates on the validation split (with labels when the
     recipe is class-conditional); ``patience`` reaches ``train.train``, and is refused for a recipe
     without a validation split."""
-    for name in ("ddim_digits_unet", "cfg_digits_unet"):
+    for name in ("ddim_digits_unet", "cfg_digits_unet", "cm_digits_unet"):
         assert pretrained.RECIPES[name]["val"] == "digits/val"
     plain = pretrained.validation(pretrained.RECIPES["ddim_digits_unet"], patience=3)
     assert plain["val_data"].shape[1:] == (1, 8, 8) and plain["patience"] == 3
