@@ -130,7 +130,8 @@ def test_bad_input(gen):
         va.VAR(va.PixelCNNConfig())
 
 
-@pytest.mark.parametrize("kw", [{"gated": True}, {"n_mixture": 3}, {"gated": True, "n_mixture": 2}])
+@pytest.mark.parametrize("kw", [{"gated": True}, {"n_mixture": 3}, {"gated": True, "n_mixture": 2},
+                                {"dropout": 0.3}, {"gated": True, "dropout": 0.5}])
 def test_pixelcnn_options_stay_causal_and_normalised(gen, kw):
     model = small_pixelcnn(**kw).eval()
     x = images(gen, 2)
@@ -159,6 +160,27 @@ def test_default_pixelcnn_unchanged_by_the_options():
     assert small_pixelcnn(n_mixture=4).state_dict()["out.3.weight"].shape[0] == 12
 
 
+def test_pixelcnn_dropout_acts_only_in_training(gen):
+    """Dropout adds no parameters, changes nothing in eval mode, and in training mode makes two
+    forward passes differ while the mask keeps them causal."""
+    plain, dropped = small_pixelcnn(), small_pixelcnn(dropout=0.4)
+    assert plain.state_dict().keys() == dropped.state_dict().keys()
+    x = images(gen, 3)
+    torch.testing.assert_close(plain.eval()(x), dropped.eval()(x))
+    dropped.train()
+    torch.manual_seed(1)
+    one = dropped(x)
+    torch.manual_seed(2)
+    two = dropped(x)
+    assert (one - two).abs().max() > 1e-4
+    changed = x.clone()
+    changed[:, 5, 3:] = (changed[:, 5, 3:] + 1) % 17
+    torch.manual_seed(1)
+    diff = (dropped(changed) - one).abs().amax(1)                    # the same dropout masks
+    order = torch.arange(64).reshape(8, 8)
+    assert diff[:, order <= 5 * 8 + 3].max() < 1e-6
+
+
 def test_discretized_logistic_logits():
     # one component: the level masses are differences of the logistic CDF, tails at the ends
     mu, log_s = torch.tensor(2.3), torch.tensor(-0.4)
@@ -185,5 +207,8 @@ def test_pixelcnn_config_rejects_bad_options():
         va.PixelCNNConfig(gated=1)
     with pytest.raises(ValueError, match="n_mixture"):
         va.PixelCNNConfig(n_mixture=-1)
+    for bad in (1.0, -0.1, "0.2", True):
+        with pytest.raises(ValueError, match="dropout"):
+            va.PixelCNNConfig(dropout=bad)
     with pytest.raises(ValueError, match="channels"):
         va.PixelCNNConfig(channels=0)
